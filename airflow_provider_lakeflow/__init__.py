@@ -1,0 +1,18 @@
+"""Apache Airflow provider for Databricks Lakeflow Connect.
+
+This module stays import-light: Airflow reads ``get_provider_info`` for every CLI command and DAG parse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+
+def get_provider_info() -> dict[str, Any]:
+    from airflow_provider_lakeflow.provider_info import provider_info
+
+    return provider_info()

@@ -1,0 +1,259 @@
+"""Transports: the only part that differs between the sync (requests) and async (aiohttp) paths.
+
+Both send an :class:`~._protocol.ApiRequest` with headers from databricks-sdk's credential provider and return a
+:class:`~._protocol.RawResponse`. Everything else (error mapping, retries, operations) lives in ``_protocol``.
+
+Per process there is one :class:`Credentials` per connection fingerprint (one databricks-sdk ``Config``, so one
+token cache) and, per event loop, one aiohttp session: a thousand triggers on one triggerer share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_lakeflow import __version__
+from airflow_provider_lakeflow.hooks._protocol import ApiRequest, RawResponse
+
+if TYPE_CHECKING:
+    import aiohttp
+    from databricks.sdk.config import Config
+
+    from airflow_provider_lakeflow.hooks._auth import ConnectionSettings
+
+PRODUCT = "airflow-provider-lakeflow"
+#: How long headers of a credential provider without a visible expiry (Azure, GCP, ...) are reused on the
+#: event loop before asking the SDK again (the SDK keeps its own token cache; this only bounds thread hops).
+OPAQUE_HEADER_TTL_SECONDS = 60.0
+#: Keep-alive connections per event loop: triggers share them instead of opening one each.
+ASYNC_POOL_SIZE = 64
+
+
+class Credentials:
+    """One databricks-sdk ``Config`` (and so one token cache) per connection, shared by the whole process."""
+
+    def __init__(self, settings: ConnectionSettings) -> None:
+        self.settings = settings
+        self._config: Config | None = None
+        self._build_lock = threading.Lock()
+        self._headers: dict[str, str] | None = None
+        self._headers_valid_until = 0.0
+        self._session: Any = None  # requests.Session for the sync path
+
+    # -- the SDK config ------------------------------------------------------------------------------------------
+    def config(self) -> Config:
+        """Build (once) the SDK Config. Blocking: it may probe the host and fetch a token."""
+        if self._config is None:
+            with self._build_lock:
+                if self._config is None:
+                    self._config = build_config(self.settings)
+        return self._config
+
+    async def aconfig(self) -> Config:
+        if self._config is not None:
+            return self._config
+        return await asyncio.to_thread(self.config)
+
+    def invalidate(self) -> None:
+        """Forget cached headers and re-initialise the SDK's credential provider (a fresh token next time)."""
+        self._headers = None
+        self._headers_valid_until = 0.0
+        config = self._config
+        if config is not None:
+            with self._build_lock:
+                config.init_auth()
+
+    # -- headers ---------------------------------------------------------------------------------------------------
+    def _fresh_headers(self) -> dict[str, str]:
+        config = self.config()
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": config.user_agent,
+            **config.authenticate(),
+        }
+        if config.workspace_id:
+            headers["X-Databricks-Workspace-Id"] = str(config.workspace_id)
+        self._headers = headers
+        self._headers_valid_until = time.monotonic() + _header_lifetime(config)
+        return headers
+
+    def headers(self) -> dict[str, str]:
+        if self._headers is not None and time.monotonic() < self._headers_valid_until:
+            return self._headers
+        return self._fresh_headers()
+
+    async def aheaders(self, loop_state: _LoopState) -> dict[str, str]:
+        """Cached headers without leaving the loop; a refresh (token POST, file read...) runs in a thread."""
+        if self._headers is not None and time.monotonic() < self._headers_valid_until:
+            return self._headers
+        async with loop_state.lock_for(self):
+            if self._headers is not None and time.monotonic() < self._headers_valid_until:
+                return self._headers
+            return await asyncio.to_thread(self._fresh_headers)
+
+    async def ainvalidate(self) -> None:
+        await asyncio.to_thread(self.invalidate)
+
+    # -- sync transport ------------------------------------------------------------------------------------------------
+    def send(self, request: ApiRequest) -> RawResponse:
+        import requests
+
+        config = self.config()
+        if self._session is None:
+            self._session = requests.Session()
+        headers = dict(self.headers())
+        body = request.json_body()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        url = request.url(config.host)
+        response = self._session.request(
+            request.method, url, data=body, headers=headers, timeout=config.http_timeout_seconds
+        )
+        return RawResponse(
+            status=response.status_code,
+            reason=response.reason or "",
+            headers=dict(response.headers),
+            content=response.content,
+            url=url,
+            method=request.method,
+        )
+
+    # -- async transport -------------------------------------------------------------------------------------------
+    async def asend(self, request: ApiRequest) -> RawResponse:
+        import aiohttp
+
+        config = await self.aconfig()
+        state = loop_state()
+        headers = await self.aheaders(state)
+        body = request.json_body()
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        url = request.url(config.host)
+        session = state.session()
+        timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
+        try:
+            async with session.request(request.method, url, data=body, headers=headers, timeout=timeout) as response:
+                content = await response.read()
+                return RawResponse(
+                    status=response.status,
+                    reason=response.reason or "",
+                    headers=dict(response.headers),
+                    content=content,
+                    url=url,
+                    method=request.method,
+                )
+        except asyncio.TimeoutError as exc:
+            raise TimeoutError(f"{request.describe()} timed out after {config.http_timeout_seconds}s") from exc
+
+
+def _header_lifetime(config: Config) -> float:
+    if config.auth_type == "pat":
+        return float("inf")
+    try:
+        token = config.oauth_token()
+    except Exception:
+        return OPAQUE_HEADER_TTL_SECONDS
+    expiry = getattr(token, "expiry", None)
+    if expiry is None:
+        return OPAQUE_HEADER_TTL_SECONDS
+    import datetime
+
+    remaining = (expiry - datetime.datetime.now(tz=expiry.tzinfo)).total_seconds()
+    # Come back well before expiry so the SDK refreshes the token (in its own thread) before it lapses.
+    return max(0.0, remaining - min(remaining / 2, 300.0))
+
+
+def build_config(settings: ConnectionSettings) -> Config:
+    from databricks.sdk.config import Config
+
+    from airflow_provider_lakeflow.hooks._auth import ConnectionConfigError
+
+    try:
+        return Config(product=PRODUCT, product_version=__version__, **settings.config_kwargs)
+    except ValueError as exc:
+        # The SDK's message lists the config with secrets shown as ***; keep it, it says what is missing.
+        raise ConnectionConfigError(
+            f"Cannot authenticate with Airflow connection '{settings.conn_id}' (read as {settings.strategy}): {exc}"
+        ) from None
+
+
+_CREDENTIALS: dict[str, Credentials] = {}
+_CREDENTIALS_LOCK = threading.Lock()
+
+
+def credentials_for(settings: ConnectionSettings) -> Credentials:
+    key = settings.fingerprint()
+    found = _CREDENTIALS.get(key)
+    if found is not None:
+        return found
+    with _CREDENTIALS_LOCK:
+        return _CREDENTIALS.setdefault(key, Credentials(settings))
+
+
+class _LoopState:
+    """Per event loop: the shared aiohttp session and the locks that keep token refreshes single-flight."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+        self._locks: dict[int, asyncio.Lock] = {}
+        self.users = 0
+
+    def session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=ASYNC_POOL_SIZE, keepalive_timeout=60)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    def lock_for(self, credentials: Credentials) -> asyncio.Lock:
+        return self._locks.setdefault(id(credentials), asyncio.Lock())
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+_LOOP_STATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+
+
+def loop_state() -> _LoopState:
+    loop = asyncio.get_running_loop()
+    state = _LOOP_STATES.get(loop)
+    if state is None:
+        state = _LOOP_STATES[loop] = _LoopState()
+    return state
+
+
+class SessionScope:
+    """Holds the loop's shared session open while any trigger uses it; the last one out closes it.
+
+    Without this, ``asyncio.run`` (``dag.test()``, tests) would leave a session bound to a closed loop.
+    """
+
+    async def __aenter__(self) -> SessionScope:
+        loop_state().users += 1
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        state = loop_state()
+        state.users -= 1
+        if state.users <= 0:
+            state.users = 0
+            await state.close()
+
+
+def connection_pool_stats() -> Mapping[str, int]:
+    """Open TCP connections of this loop's shared session (for benchmarks and tests)."""
+    state = _LOOP_STATES.get(asyncio.get_running_loop())
+    if state is None or state._session is None or state._session.connector is None:
+        return {"open": 0}
+    connector = state._session.connector
+    acquired = len(getattr(connector, "_acquired", ()))
+    idle = sum(len(v) for v in getattr(connector, "_conns", {}).values())
+    return {"open": acquired + idle}

@@ -1,0 +1,250 @@
+"""LakeflowHook: databricks-sdk auth from an Airflow connection, and one request engine for sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_lakeflow.hooks._auth import ConnectionSettings, settings_from_connection
+from airflow_provider_lakeflow.hooks._protocol import (
+    ApiRequest,
+    Operation,
+    RetryPolicy,
+    Sleep,
+    ambiguous,
+    decode_response,
+)
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
+    from airflow_provider_lakeflow.hooks._transport import Credentials
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def _mask(secrets: tuple[str, ...]) -> None:
+    from airflow.providers.common.compat.sdk import mask_secret
+
+    for secret in secrets:
+        mask_secret(secret)
+
+
+class LakeflowHook(BaseHook):
+    """Talk to a Databricks workspace for Lakeflow Connect pipelines and Unity Catalog connections.
+
+    ``run(operation)`` executes an operation from :mod:`airflow_provider_lakeflow.hooks.api` with blocking I/O;
+    ``await arun(operation)`` executes the very same operation on aiohttp without blocking the event loop.
+
+    :param databricks_conn_id: Airflow connection of type ``lakeflow`` (or the official ``databricks`` type).
+    """
+
+    conn_name_attr = "databricks_conn_id"
+    default_conn_name = "databricks_default"
+    conn_type = "lakeflow"
+    hook_name = "Databricks Lakeflow Connect"
+
+    def __init__(self, databricks_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.databricks_conn_id = databricks_conn_id
+        self._settings: ConnectionSettings | None = None
+
+    # -- connection ---------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _settings_from(conn: Any) -> ConnectionSettings:
+        settings = settings_from_connection(
+            conn.conn_id,
+            host=conn.host,
+            login=conn.login,
+            password=conn.password,
+            extra=conn.extra,
+            schema=conn.schema,
+            port=conn.port,
+        )
+        _mask(settings.secrets)
+        return settings
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        if self._settings is None:
+            self._settings = self._settings_from(self.get_connection(self.databricks_conn_id))
+        return self._settings
+
+    async def asettings(self) -> ConnectionSettings:
+        """Load the connection without blocking the loop (``aget_connection`` on Airflow 3, a thread on 2.x)."""
+        if self._settings is None:
+            aget = getattr(BaseHook, "aget_connection", None)
+            if aget is not None:
+                conn = await aget(self.databricks_conn_id)
+            else:
+                conn = await asyncio.to_thread(self.get_connection, self.databricks_conn_id)
+            self._settings = self._settings_from(conn)
+        return self._settings
+
+    @property
+    def credentials(self) -> Credentials:
+        from airflow_provider_lakeflow.hooks._transport import credentials_for
+
+        return credentials_for(self.settings)
+
+    async def aconfig(self) -> Config:
+        """The SDK Config, built off the event loop the first time (it probes the host)."""
+        from airflow_provider_lakeflow.hooks._transport import credentials_for
+
+        return await credentials_for(await self.asettings()).aconfig()
+
+    @property
+    def host(self) -> str:
+        return self.credentials.config().host
+
+    @cached_property
+    def workspace_client(self) -> WorkspaceClient:
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(config=self.credentials.config())
+
+    def get_conn(self) -> WorkspaceClient:
+        """A cached databricks-sdk ``WorkspaceClient`` whose User-Agent names this provider."""
+        return self.workspace_client
+
+    # -- the request engine -------------------------------------------------------------------------------------------
+    def _policy(self, settings: ConnectionSettings) -> RetryPolicy:
+        return RetryPolicy(retry_timeout_seconds=float(settings.config_kwargs["retry_timeout_seconds"]))
+
+    @staticmethod
+    def _log_retry(request: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
+        log.warning(
+            "%s failed (attempt %d: %s: %s); retrying in %.1fs",
+            request.describe(),
+            attempt,
+            type(exc).__name__,
+            exc,
+            sleep,
+        )
+
+    def request(self, request: ApiRequest) -> Any:
+        """Send one request with the shared retry policy and error mapping; return its JSON body."""
+        from tenacity import Retrying
+
+        credentials = self.credentials
+        policy = self._policy(credentials.settings)
+
+        def on_retry(req: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
+            self._log_retry(req, exc, attempt, sleep)
+            if policy.refreshed_auth and _is_unauthenticated(exc):
+                credentials.invalidate()
+
+        for attempt in Retrying(**policy.tenacity_kwargs(request, on_retry)):
+            with attempt:
+                return decode_response(credentials.send(request))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def arequest(self, request: ApiRequest) -> Any:
+        """The async twin of the transport call only: same policy, same decoding."""
+        from tenacity import AsyncRetrying
+
+        from airflow_provider_lakeflow.hooks._transport import credentials_for
+
+        credentials = credentials_for(await self.asettings())
+        policy = self._policy(credentials.settings)
+        refresh_needed = False
+
+        def on_retry(req: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
+            nonlocal refresh_needed
+            self._log_retry(req, exc, attempt, sleep)
+            refresh_needed = policy.refreshed_auth and _is_unauthenticated(exc)
+
+        async for attempt in AsyncRetrying(**policy.tenacity_kwargs(request, on_retry)):
+            with attempt:
+                if refresh_needed:
+                    refresh_needed = False
+                    await credentials.ainvalidate()
+                return decode_response(await credentials.asend(request))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def run(self, operation: Operation[T]) -> T:
+        """Drive an operation with blocking I/O."""
+        try:
+            step = next(operation)
+            while True:
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    step = operation.send(None)
+                    continue
+                try:
+                    response = self.request(step)
+                except Exception as exc:
+                    step = operation.throw(ambiguous(step, exc))
+                else:
+                    step = operation.send(response)
+        except StopIteration as done:
+            return done.value
+
+    async def arun(self, operation: Operation[T]) -> T:
+        """Drive the same operation on the event loop."""
+        try:
+            step = next(operation)
+            while True:
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    step = operation.send(None)
+                    continue
+                try:
+                    response = await self.arequest(step)
+                except Exception as exc:
+                    step = operation.throw(ambiguous(step, exc))
+                else:
+                    step = operation.send(response)
+        except StopIteration as done:
+            return done.value
+
+    def session_scope(self) -> Any:
+        """``async with hook.session_scope():`` around a trigger's run keeps the shared session tidy."""
+        from airflow_provider_lakeflow.hooks._transport import SessionScope
+
+        return SessionScope()
+
+    # -- UI ----------------------------------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        from airflow_provider_lakeflow.hooks import api
+
+        try:
+            me = self.run(api.current_user())
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected to {self.host} as {me.get('userName') or me.get('displayName') or 'unknown'}"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Airflow 2.11 reads this; Airflow 3 reads the declarative form in provider info."""
+        from airflow_provider_lakeflow.provider_info import UI_FIELD_BEHAVIOUR
+
+        return UI_FIELD_BEHAVIOUR
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Airflow 2.11 form widgets; everything else goes in the JSON extra."""
+        try:
+            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+            from flask_babel import lazy_gettext
+            from wtforms import StringField
+        except ImportError:  # Airflow 3 without the FAB UI
+            return {}
+        return {
+            "warehouse_id": StringField(lazy_gettext("SQL warehouse id"), widget=BS3TextFieldWidget()),
+        }
+
+
+def _is_unauthenticated(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    from databricks.sdk.errors import Unauthenticated
+
+    return isinstance(exc, Unauthenticated)

@@ -1,0 +1,15 @@
+"""Operators. Importing this package (DAG parsing) loads neither databricks-sdk nor aiohttp."""
+
+from airflow_provider_lakeflow.operators.pipeline import (
+    LakeflowCreateIngestionPipelineOperator,
+    LakeflowDeletePipelineOperator,
+    LakeflowRunPipelineOperator,
+    LakeflowStopPipelineOperator,
+)
+
+__all__ = [
+    "LakeflowCreateIngestionPipelineOperator",
+    "LakeflowDeletePipelineOperator",
+    "LakeflowRunPipelineOperator",
+    "LakeflowStopPipelineOperator",
+]

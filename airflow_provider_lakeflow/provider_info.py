@@ -1,0 +1,64 @@
+"""The provider metadata Airflow reads through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_lakeflow import __version__
+
+CONNECTION_TYPE = "lakeflow"
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden_fields": ["schema", "port"],
+    "relabeling": {
+        "host": "Workspace URL",
+        "login": "Client ID (OAuth M2M / Azure service principal)",
+        "password": "Token or client secret",
+    },
+    "placeholders": {
+        "host": "https://adb-1234567890123456.7.azuredatabricks.net",
+        "login": "leave empty for a personal access token",
+        "password": "personal access token, or the service principal's secret",
+        "extra": '{"auth_type": "oauth-m2m", "http_timeout_seconds": 30, "retry_timeout_seconds": 60}',
+    },
+}
+
+
+def _declarative_behaviour() -> dict[str, Any]:
+    return {
+        "hidden-fields": UI_FIELD_BEHAVIOUR["hidden_fields"],
+        "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
+        "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
+    }
+
+
+def provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-lakeflow",
+        "name": "Databricks Lakeflow Connect",
+        "description": "Run Databricks Lakeflow Connect managed ingestion pipelines and Unity Catalog connections "
+        "as Airflow tasks, with deferrable waits.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": CONNECTION_TYPE,
+                "hook-class-name": "airflow_provider_lakeflow.hooks.lakeflow.LakeflowHook",
+                "hook-name": "Databricks Lakeflow Connect",
+                "ui-field-behaviour": _declarative_behaviour(),
+                "conn-fields": {
+                    "warehouse_id": {
+                        "label": "SQL warehouse id",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Used by LakeflowSqlHook for SQL through the Statement Execution API.",
+                    },
+                },
+            }
+        ],
+        "extra-links": ["airflow_provider_lakeflow.links.LakeflowUpdateLink"],
+        "triggers": [
+            {
+                "integration-name": "Databricks Lakeflow Connect",
+                "python-modules": ["airflow_provider_lakeflow.triggers.pipeline"],
+            }
+        ],
+    }

@@ -1,0 +1,5 @@
+"""Sensors. Importing this package (DAG parsing) loads neither databricks-sdk nor aiohttp."""
+
+from airflow_provider_lakeflow.sensors.pipeline import LakeflowPipelineUpdateSensor
+
+__all__ = ["LakeflowPipelineUpdateSensor"]

@@ -1,0 +1,150 @@
+"""Wait on a pipeline update that something else started."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    BaseSensorOperator,
+    conf,
+)
+
+from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
+    """Succeed when a pipeline update reaches a success state; fail on a failure state.
+
+    :param pipeline_id: the pipeline's id (templated); or
+    :param pipeline_name: its exact name (templated).
+    :param update_id: the update to watch (templated). ``None`` watches the pipeline's latest update, re-read at
+        every poke (so a run started after the sensor began is picked up).
+    :param success_states: states that end the wait successfully.
+    :param failure_states: states that fail the task (with the event log's error messages); with ``soft_fail``
+        the task is skipped instead.
+    :param deferrable: wait in the triggerer (``poke_interval`` is the trigger's poll interval, ``timeout`` its
+        absolute deadline).
+    """
+
+    template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "update_id")
+
+    def __init__(
+        self,
+        *,
+        pipeline_id: str | None = None,
+        pipeline_name: str | None = None,
+        update_id: str | None = None,
+        success_states: Sequence[str] = ("COMPLETED",),
+        failure_states: Sequence[str] = ("FAILED", "CANCELED"),
+        deferrable: bool | None = None,
+        databricks_conn_id: str = LakeflowHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_id = pipeline_id
+        self.pipeline_name = pipeline_name
+        self.update_id = update_id
+        self.success_states = tuple(success_states)
+        self.failure_states = tuple(failure_states)
+        self.deferrable = (
+            conf.getboolean("operators", "default_deferrable", fallback=False) if deferrable is None else deferrable
+        )
+        self.databricks_conn_id = databricks_conn_id
+        if (pipeline_id is None) == (pipeline_name is None):
+            _check_pipeline_ref(pipeline_id, pipeline_name)
+        if not self.success_states:
+            raise ValueError("success_states is empty. Fix: list at least one state, e.g. ('COMPLETED',).")
+        both = sorted(set(self.success_states) & set(self.failure_states))
+        if both:
+            raise ValueError(f"States {both} are in both success_states and failure_states. Fix: list each in one.")
+
+    def _target(self, hook: LakeflowHook) -> tuple[str, str | None]:
+        from airflow_provider_lakeflow.hooks import api
+
+        pipeline_id = self.resolve_pipeline_id(hook)
+        update_id = self.update_id or hook.run(api.latest_update_id(pipeline_id))
+        return pipeline_id, update_id
+
+    def _fail(self, message: str) -> None:
+        if self.soft_fail:
+            raise AirflowSkipException(message)
+        raise AirflowFailException(message)
+
+    def poke(self, context: Context) -> bool:
+        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks.waiting import describe_failure, verdict
+
+        hook = self.hook
+        pipeline_id, update_id = self._target(hook)
+        if update_id is None:
+            self.log.info("Pipeline %s has no update yet", pipeline_id)
+            return False
+        update = hook.run(api.get_update(pipeline_id, update_id))
+        state = update.get("state")
+        self.log.info("Update %s of pipeline %s: %s", update_id, pipeline_id, state)
+        result = verdict(state, self.success_states, self.failure_states)
+        if result == "failed":
+            errors = hook.run(api.update_errors(pipeline_id, update_id, since_ms=update.get("creation_time")))
+            url = api.update_url(hook.host, pipeline_id, update_id)
+            self._fail(describe_failure(pipeline_id, update_id, state, url, errors))
+        if result == "success":
+            context["ti"].xcom_push(key="update_id", value=update_id)
+            context["ti"].xcom_push(key="state", value=state)
+        return result == "success"
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
+
+        pipeline_id, update_id = self._target(self.hook)
+        if update_id is None:
+            # Nothing to watch yet: a trigger needs an update id, so keep poking in the worker until one exists.
+            return super().execute(context)
+        end_time = time.time() + float(self.timeout) if self.timeout else None
+        self.defer(
+            trigger=LakeflowPipelineUpdateTrigger(
+                pipeline_id=pipeline_id,
+                update_id=update_id,
+                databricks_conn_id=self.databricks_conn_id,
+                poll_interval=float(self.poke_interval),
+                end_time=end_time,
+                success_states=self.success_states,
+                failure_states=self.failure_states,
+                cancel_on_kill=False,  # the sensor did not start this update; it must never stop it
+            ),
+            method_name="execute_complete",
+            timeout=None if end_time is None else datetime.timedelta(seconds=float(self.timeout) + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        from airflow_provider_lakeflow.hooks.waiting import EVENT_STATUSES
+
+        status = (event or {}).get("status")
+        if status not in EVENT_STATUSES:
+            raise AirflowException(f"Unexpected event from LakeflowPipelineUpdateTrigger: {event!r}")
+        assert event is not None
+        if status == "success":
+            context["ti"].xcom_push(key="update_id", value=event["update_id"])
+            context["ti"].xcom_push(key="state", value=event["state"])
+            return
+        if status == "timeout":
+            message = f"Sensor timed out: {event['message']}"
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+
+            raise AirflowSensorTimeout(message)
+        self._fail(event["message"])

@@ -1,0 +1,101 @@
+"""The deferrable wait on a pipeline update."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+
+
+class LakeflowPipelineUpdateTrigger(BaseTrigger):
+    """Poll one pipeline update until it succeeds, fails, or ``end_time`` passes.
+
+    Yields one event ``{"status": "success" | "failed" | "timeout" | "error", "pipeline_id", "update_id", "state",
+    "message"}``. All triggers in a process share one aiohttp session and one credential cache; transient faults
+    are retried inside the trigger. ``end_time`` is absolute (epoch seconds) so a triggerer restart keeps it.
+    """
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        update_id: str,
+        databricks_conn_id: str = LakeflowHook.default_conn_name,
+        poll_interval: float = 30,
+        end_time: float | None = None,
+        success_states: Sequence[str] = ("COMPLETED",),
+        failure_states: Sequence[str] = ("FAILED", "CANCELED"),
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__()
+        self.pipeline_id = pipeline_id
+        self.update_id = update_id
+        self.databricks_conn_id = databricks_conn_id
+        self.poll_interval = poll_interval
+        self.end_time = end_time
+        self.success_states = list(success_states)
+        self.failure_states = list(failure_states)
+        self.cancel_on_kill = cancel_on_kill
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "pipeline_id": self.pipeline_id,
+                "update_id": self.update_id,
+                "databricks_conn_id": self.databricks_conn_id,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "success_states": list(self.success_states),
+                "failure_states": list(self.failure_states),
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self) -> LakeflowHook:
+        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_lakeflow.hooks.waiting import wait_for_update
+
+        hook = self._hook()
+        async with hook.session_scope():
+            try:
+                config = await hook.aconfig()
+                outcome = await hook.arun(
+                    wait_for_update(
+                        self.pipeline_id,
+                        self.update_id,
+                        host=config.host,
+                        poll_interval=self.poll_interval,
+                        end_time=self.end_time,
+                        success_states=self.success_states,
+                        failure_states=self.failure_states,
+                        log=self.log,
+                    )
+                )
+                event = outcome.as_event()
+            except Exception as exc:
+                event = {
+                    "status": "error",
+                    "pipeline_id": self.pipeline_id,
+                    "update_id": self.update_id,
+                    "state": None,
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
+        yield TriggerEvent(event)
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3: a user killed the deferred task; stop the update it was waiting on."""
+        if not self.cancel_on_kill:
+            return
+        from airflow_provider_lakeflow.hooks import api
+
+        hook = self._hook()
+        async with hook.session_scope():
+            self.log.info(
+                "Stopping pipeline %s (update %s) because the task was killed", self.pipeline_id, self.update_id
+            )
+            await hook.arun(api.stop_pipeline(self.pipeline_id))
