@@ -341,4 +341,8 @@ def settings_from_connection(
     kwargs.setdefault("retry_timeout_seconds", DEFAULT_RETRY_TIMEOUT_SECONDS)
     if resolved_host:
         kwargs["host"] = resolved_host
+        if kwargs.get("auth_type") == "oauth-m2m":
+            # databricks-sdk 0.162 finds the token endpoint only through the host-metadata probe; when the probe
+            # fails (a proxy, a blip) M2M dies with "Invalid URL 'None'". The workspace endpoint is well known.
+            kwargs.setdefault("discovery_url", f"{resolved_host}/oidc/.well-known/oauth-authorization-server")
     return ConnectionSettings(conn_id=conn_id, config_kwargs=kwargs, strategy=name, provider_extras=provider)
