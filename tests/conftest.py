@@ -48,3 +48,58 @@ def load_dag(dag_id: str):
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
+
+
+def run_dag(dag_id: str, **conf):
+    """Run a DAG from the DAGs folder with ``dag.test()`` and return the finished DagRun."""
+    dag = load_dag(dag_id)
+    return dag.test(run_conf=conf or None)
+
+
+def task_state(dag_run, task_id: str) -> str | None:
+    ti = dag_run.get_task_instance(task_id)
+    return None if ti is None or ti.state is None else str(ti.state)
+
+
+def xcom(dag_run, task_id: str, key: str = "return_value"):
+    """An XCom value as stored in the metadata DB by the run."""
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.models.xcom import XComModel  # Airflow 3
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import XCom
+
+        return XCom.get_one(run_id=dag_run.run_id, dag_id=dag_run.dag_id, task_id=task_id, key=key)
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def make_pipeline(name: str, tables: tuple[str, ...] = ("account", "contact")) -> str:
+    """Create an ingestion pipeline through the hook (the connection points at the emulator)."""
+    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+
+    spec = {
+        "name": name,
+        "ingestion_definition": {
+            "connection_name": "salesforce_conn",
+            "objects": [
+                {
+                    "table": {
+                        "source_schema": "objects",
+                        "source_table": table,
+                        "destination_catalog": "main",
+                        "destination_schema": "sales",
+                    }
+                }
+                for table in tables
+            ],
+        },
+    }
+    return LakeflowHook().run(api.create_pipeline(spec))
