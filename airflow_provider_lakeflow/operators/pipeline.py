@@ -464,11 +464,10 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
     def _finish(self, context: Context, event: dict[str, Any]) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
         from airflow_provider_lakeflow.hooks import api
-        from airflow_provider_lakeflow.hooks.waiting import EVENT_STATUSES
+        from airflow_provider_lakeflow.triggers.base import check_event
 
-        status = event.get("status") if isinstance(event, dict) else None
-        if status not in EVENT_STATUSES:
-            raise AirflowException(f"Unexpected event from LakeflowPipelineUpdateTrigger: {event!r}")
+        event = check_event(event, "LakeflowPipelineUpdateTrigger")
+        status = event["status"]
         pipeline_id, update_id = event["pipeline_id"], event["update_id"]
         _forget_resume_variable(context)
         hook = self.hook

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowException,
     AirflowFailException,
     AirflowSkipException,
     BaseSensorOperator,
@@ -130,12 +129,10 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
-        from airflow_provider_lakeflow.hooks.waiting import EVENT_STATUSES
+        from airflow_provider_lakeflow.triggers.base import check_event
 
-        status = (event or {}).get("status")
-        if status not in EVENT_STATUSES:
-            raise AirflowException(f"Unexpected event from LakeflowPipelineUpdateTrigger: {event!r}")
-        assert event is not None
+        event = check_event(event, "LakeflowPipelineUpdateTrigger")
+        status = event["status"]
         if status == "success":
             context["ti"].xcom_push(key="update_id", value=event["update_id"])
             context["ti"].xcom_push(key="state", value=event["state"])

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
-
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
 
 
-class LakeflowPipelineUpdateTrigger(BaseTrigger):
+class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
     """Poll one pipeline update until it succeeds, fails, or ``end_time`` passes.
 
     Yields one event ``{"status": "success" | "failed" | "timeout" | "error", "pipeline_id", "update_id", "state",
@@ -54,38 +53,23 @@ class LakeflowPipelineUpdateTrigger(BaseTrigger):
             },
         )
 
-    def _hook(self) -> LakeflowHook:
-        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+    def identity(self) -> dict[str, Any]:
+        return {"pipeline_id": self.pipeline_id, "update_id": self.update_id}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    def wait(self, host: str) -> Any:
         from airflow_provider_lakeflow.hooks.waiting import wait_for_update
 
-        hook = self._hook()
-        async with hook.session_scope():
-            try:
-                config = await hook.aconfig()
-                outcome = await hook.arun(
-                    wait_for_update(
-                        self.pipeline_id,
-                        self.update_id,
-                        host=config.host,
-                        poll_interval=self.poll_interval,
-                        end_time=self.end_time,
-                        success_states=self.success_states,
-                        failure_states=self.failure_states,
-                        log=self.log,
-                    )
-                )
-                event = outcome.as_event()
-            except Exception as exc:
-                event = {
-                    "status": "error",
-                    "pipeline_id": self.pipeline_id,
-                    "update_id": self.update_id,
-                    "state": None,
-                    "message": f"{type(exc).__name__}: {exc}",
-                }
-        yield TriggerEvent(event)
+        outcome = yield from wait_for_update(
+            self.pipeline_id,
+            self.update_id,
+            host=host,
+            poll_interval=self.poll_interval,
+            end_time=self.end_time,
+            success_states=self.success_states,
+            failure_states=self.failure_states,
+            log=self.log,
+        )
+        return outcome.status, outcome.state, outcome.message
 
     async def on_kill(self) -> None:
         """Airflow 3.3: a user killed the deferred task; stop the update it was waiting on."""

@@ -1,0 +1,55 @@
+"""What every Lakeflow trigger shares: the hook's async path, one event with a typed status, errors as events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+
+EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+
+
+class LakeflowPollingTrigger(BaseTrigger):
+    """Run one wait operation on the event loop and yield exactly one event.
+
+    Subclasses give ``identity()`` (the fields every event carries, e.g. ``pipeline_id``) and ``wait(host)`` (an
+    operation from :mod:`airflow_provider_lakeflow.hooks.waiting` returning the event's ``status``, ``state`` and
+    ``message``). A non-transient error becomes an ``"error"`` event rather than a crashed trigger.
+    """
+
+    databricks_conn_id: str
+
+    def identity(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def wait(self, host: str) -> Any:
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _hook(self) -> LakeflowHook:
+        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self._hook()
+        async with hook.session_scope():
+            try:
+                config = await hook.aconfig()
+                status, state, message = await hook.arun(self.wait(config.host))
+            except Exception as exc:
+                status, state, message = "error", None, f"{type(exc).__name__}: {exc}"
+        yield TriggerEvent({"status": status, **self.identity(), "state": state, "message": message})
+
+
+def check_event(event: Any, trigger: str) -> dict[str, Any]:
+    """The operator side: an event with an unknown status fails the task instead of passing for success."""
+    status = event.get("status") if isinstance(event, dict) else None
+    if status not in EVENT_STATUSES:
+        from airflow.providers.common.compat.sdk import AirflowException
+
+        raise AirflowException(f"Unexpected event from {trigger}: {event!r}")
+    return event
