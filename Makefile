@@ -6,21 +6,22 @@ AIRFLOW2 ?= 2.11.2
 SDK ?= 0.162.0
 VENV3 := .venv
 VENV2 := .venv-af2
+VENV_BENCH := .venv-bench
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint test-af3 test-af2 venvs clean
+.PHONY: demo test lint test-af3 test-af2 venvs clean bench
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
 	$(VENV3)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV3)/bin/pip install $(PIP_FLAGS) -e ".[dev]" "apache-airflow==$(AIRFLOW3)" "databricks-sdk==$(SDK)"
+	$(VENV3)/bin/pip install $(PIP_FLAGS) -e ".[dev,openlineage]" "apache-airflow==$(AIRFLOW3)" "databricks-sdk==$(SDK)"
 	touch $@
 
 # Airflow 2.11 needs SQLAlchemy < 2, so it lives in its own environment.
 $(VENV2)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV2)
 	$(VENV2)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[testing]" "apache-airflow==$(AIRFLOW2)" "sqlalchemy<2" "databricks-sdk==$(SDK)"
+	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[testing,openlineage]" "apache-airflow==$(AIRFLOW2)" "sqlalchemy<2" "databricks-sdk==$(SDK)"
 	touch $@
 
 venvs: $(VENV3)/.installed $(VENV2)/.installed
@@ -40,6 +41,21 @@ test-af2: $(VENV2)/.installed
 	$(VENV2)/bin/python -m pytest -q
 
 test: lint test-af3 test-af2
+
+# Benchmarks compare with the official provider, which must not be installed in the test environment: own venv.
+$(VENV_BENCH)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV_BENCH)/bin/pip install $(PIP_FLAGS) -e . "apache-airflow==$(AIRFLOW3)" "databricks-sdk==$(SDK)" \
+		apache-airflow-providers-databricks==7.23.0
+	touch $@
+
+# Bounded runs (a few minutes in all on 2 cores); N=500 matches the issue's target numbers (default 1000).
+BENCH_N ?= 1000
+bench: $(VENV_BENCH)/.installed
+	$(VENV_BENCH)/bin/python benchmarks/parse_cost.py
+	$(VENV_BENCH)/bin/python benchmarks/api_economy.py
+	$(VENV_BENCH)/bin/python benchmarks/triggerer_scale.py --triggers $(BENCH_N)
 
 clean:
 	rm -rf $(VENV3) $(VENV2) .pytest_cache .mypy_cache .ruff_cache

@@ -53,6 +53,9 @@ def load_dag(dag_id: str):
 def run_dag(dag_id: str, **conf):
     """Run a DAG from the DAGs folder with ``dag.test()`` and return the finished DagRun."""
     dag = load_dag(dag_id)
+    if hasattr(dag, "sync_to_db"):
+        # Airflow 2's dag.test does not register the DAG's datasets and aliases; the scheduler would.
+        dag.sync_to_db()
     return dag.test(run_conf=conf or None)
 
 

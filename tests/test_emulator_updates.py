@@ -84,9 +84,17 @@ def test_phases_on_the_clock(ws: tuple[Workspace, Clock]) -> None:
         ("main.bronze.line_items", "QUEUED"),
         ("main.bronze.orders", "RUNNING"),
         ("main.bronze.line_items", "RUNNING"),
+        # partial batches a third and two thirds through RUNNING
+        ("main.bronze.orders", "RUNNING"),
+        ("main.bronze.line_items", "RUNNING"),
+        ("main.bronze.orders", "RUNNING"),
+        ("main.bronze.line_items", "RUNNING"),
         ("main.bronze.orders", "COMPLETED"),
         ("main.bronze.line_items", "COMPLETED"),
     ]
+    rows = [e["details"]["flow_progress"].get("metrics", {}).get("num_output_rows") for e in flow_events[::2]]
+    assert rows[0] is None and rows[1] is None  # QUEUED, RUNNING (no batch yet)
+    assert 0 < rows[2] < rows[3] < rows[4]  # rows grow batch by batch up to the final count
     assert flow_events[-1]["origin"]["ingestion_source_table_name"] == "items"
     assert flow_events[-1]["details"]["flow_progress"]["metrics"]["num_output_rows"] >= 1000
     assert [e["sequence"]["control_plane_seq_no"] for e in events] == list(range(1, len(events) + 1))
@@ -249,7 +257,7 @@ def test_event_filters_and_paging(ws: tuple[Workspace, Clock]) -> None:
     clock.t += 10
     all_events = w.api_list_events(pid, None, 250, [], None)["events"]
     n = len(all_events)
-    assert n == 10
+    assert n == 12
     assert [e["level"] for e in w.api_list_events(pid, "level='ERROR'", 25, [], None)["events"]] == ["ERROR"] * 2
     assert len(w.api_list_events(pid, "level in ('ERROR', 'WARN')", 25, [], None)["events"]) == 2
     one = all_events[3]
@@ -267,7 +275,7 @@ def test_event_filters_and_paging(ws: tuple[Workspace, Clock]) -> None:
         if not token:
             break
     assert [e["id"] for e in seen] == [e["id"] for e in reversed(all_events) if e["level"] == "INFO"]
-    assert pages == 3
+    assert pages == 4  # 10 INFO events, 3 a page
     with pytest.raises(Exception, match="unsupported clause"):
         w.api_list_events(pid, "origin.update_id = 'x'", 25, [], None)
 

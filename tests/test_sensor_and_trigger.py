@@ -63,6 +63,7 @@ def test_trigger_serialize_round_trips_every_field():
         "success_states": ["COMPLETED", "STOPPING"],
         "failure_states": ["FAILED"],
         "cancel_on_kill": False,
+        "progress_interval": None,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from airflow_provider_lakeflow.hooks import api
 from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep, is_connection_failure
@@ -82,6 +82,48 @@ def describe_failure(
     return text
 
 
+#: How often a running update's per-table progress is read from the event log (one extra request each time).
+DEFAULT_PROGRESS_INTERVAL = 60.0
+
+
+def _epoch_ms(timestamp: str) -> int | None:
+    import datetime
+
+    try:
+        moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+    return int(moment.timestamp() * 1000)
+
+
+class TableProgress:
+    """Rows landed so far per destination table, logged once per table per change."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.rows: dict[str, Any] = {}
+        self.since_ms: int | None = None
+        self._last_read = float("-inf")
+
+    def due(self, interval: float | None) -> bool:
+        if interval is None or time.monotonic() - self._last_read < interval:
+            return False
+        self._last_read = time.monotonic()
+        return True
+
+    def report(self, events: list[dict]) -> None:
+        for event in events:
+            stamp = _epoch_ms(event.get("timestamp") or "")
+            if stamp is not None and (self.since_ms is None or stamp > self.since_ms):
+                self.since_ms = stamp
+        for table, metrics in api.table_metrics(events).items():
+            rows = metrics.get("num_output_rows")
+            if rows is None or self.rows.get(table) == rows:
+                continue
+            self.rows[table] = rows
+            self.log.info("Table %s: %s rows so far (%s)", table, rows, metrics.get("status", "RUNNING"))
+
+
 def poll(
     check: Callable[[], Operation[Check]],
     *,
@@ -133,18 +175,24 @@ def wait_for_update(
     success_states: Collection[str] = ("COMPLETED",),
     failure_states: Collection[str] = ("FAILED", "CANCELED"),
     log: Any,
+    progress_interval: float | None = DEFAULT_PROGRESS_INTERVAL,
 ) -> Operation[UpdateOutcome]:
     """Poll ``get_update`` (one request a poll) until a success or failure state, or ``end_time``.
 
-    The event log is read once, at the end of a failure, for its error messages.
+    While the update is RUNNING, the event log is read at most every ``progress_interval`` seconds (None: never) to
+    log rows per destination table; and once at the end of a failure for its error messages.
     """
     url = api.update_url(host, pipeline_id, update_id)
     created_ms: list[int | None] = [None]
+    progress = TableProgress(log)
 
     def check() -> Operation[Check]:
         update = yield from api.get_update(pipeline_id, update_id)
         state = update.get("state")
         created_ms[0] = update.get("creation_time") or created_ms[0]
+        if state == "RUNNING" and progress.due(progress_interval):
+            events = yield from api.update_events(pipeline_id, update_id, since_ms=progress.since_ms or created_ms[0])
+            progress.report(events)
         result = verdict(state, success_states, failure_states)
         if result == "failed":
             errors = yield from api.update_errors(pipeline_id, update_id, since_ms=created_ms[0])
@@ -161,3 +209,99 @@ def wait_for_update(
     )
     message = f"{result.message}: {url}" if result.verdict == "timeout" else result.message
     return UpdateOutcome(str(result.verdict), pipeline_id, update_id, result.state, message)
+
+
+# --- Unity Catalog connections ----------------------------------------------------------------------------------------
+
+#: ``provisioning_info.state`` values databricks-sdk 0.162.0 knows, plus this provider's NOT_FOUND (no connection yet).
+NOT_FOUND = "NOT_FOUND"
+CONNECTION_WAITING_STATES = frozenset({NOT_FOUND, "PROVISIONING", "UPDATING"})
+CONNECTION_FAILURE_STATES = frozenset({"FAILED", "DELETING"})
+KNOWN_CONNECTION_STATES = frozenset({"ACTIVE", "DEGRADED", *CONNECTION_WAITING_STATES, *CONNECTION_FAILURE_STATES})
+_CONNECTION_FIXES = {
+    "FAILED": "check the connection's host, port, credentials and network access in Catalog Explorer (Catalog > "
+    "External Data > Connections), then update or recreate it.",
+    "DELETING": "the connection is being deleted; recreate it (LakeflowCreateConnectionOperator, or Catalog Explorer "
+    "for sign-in sources) before running this again.",
+}
+
+
+@dataclass(frozen=True)
+class ConnectionOutcome:
+    """How a wait on a connection ended; its dict is the trigger event's payload."""
+
+    status: str  # success | failed | timeout | error
+    connection_name: str
+    state: str | None
+    message: str
+
+    def as_event(self) -> dict:
+        return asdict(self)
+
+
+def _server_message(info: dict) -> str:
+    """Any explanation the server attached to the provisioning state (not in databricks-sdk's model, kept raw)."""
+    provisioning = info.get("provisioning_info") or {}
+    for key in ("message", "state_message", "status_message", "error_message"):
+        text = provisioning.get(key) if isinstance(provisioning, dict) else None
+        if text:
+            return str(text)
+    return ""
+
+
+def connection_verdict(name: str, info: dict) -> Check:
+    """Read one ``ConnectionInfo``: ACTIVE, DEGRADED or no provisioning state succeed; FAILED and DELETING fail.
+
+    DEGRADED succeeds: the connection exists and was provisioned, and Databricks does not say it is unusable; the
+    message carries a warning instead. Anything else (PROVISIONING, UPDATING, a state unknown to this provider) waits.
+    """
+    provisioning = info.get("provisioning_info")
+    state = provisioning.get("state") if isinstance(provisioning, dict) else None
+    kind = info.get("connection_type") or "connection"
+    if state is None:
+        return Check("success", None, f"Connection '{name}' ({kind}) exists and reports no provisioning state: ready")
+    if state == "ACTIVE":
+        return Check("success", state, f"Connection '{name}' ({kind}) is ACTIVE: ready")
+    if state == "DEGRADED":
+        return Check(
+            "success",
+            state,
+            f"Connection '{name}' ({kind}) is DEGRADED: treated as ready, but pipelines using it may fail; check it "
+            "in Catalog Explorer (Catalog > External Data > Connections)",
+        )
+    if state in CONNECTION_FAILURE_STATES:
+        text = f"Connection '{name}' ({kind}) is {state}"
+        server = _server_message(info)
+        if server:
+            text += f": {server}"
+        return Check("failed", state, f"{text}. Fix: {_CONNECTION_FIXES[state]}")
+    return Check(None, state)
+
+
+def check_connection(name: str) -> Operation[Check]:
+    """One poll of a connection; a 404 is state NOT_FOUND (keep waiting), not an error."""
+    from databricks.sdk.errors import NotFound
+
+    try:
+        info = yield from api.get_connection(name)
+    except NotFound:
+        return Check(None, NOT_FOUND, f"Connection '{name}' does not exist yet")
+    return connection_verdict(name, info)
+
+
+def wait_for_connection(
+    name: str, *, poll_interval: float, end_time: float | None, log: Any
+) -> Operation[ConnectionOutcome]:
+    """Poll ``get_connection`` (one request a poll) until the connection is ready or has failed, or ``end_time``."""
+    result = yield from poll(
+        lambda: check_connection(name),
+        what=f"Connection '{name}'",
+        poll_interval=poll_interval,
+        end_time=end_time,
+        log=log,
+        # None: a connection without provisioning info, which is ready (no warning about an unknown state).
+        known_states=cast("Collection[str]", {*KNOWN_CONNECTION_STATES, None}),
+    )
+    if result.verdict == "success" and result.state == "DEGRADED":
+        log.warning("%s", result.message)
+    return ConnectionOutcome(str(result.verdict), name, result.state, result.message)

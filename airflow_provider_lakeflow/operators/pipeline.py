@@ -185,7 +185,18 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
                     pipeline_id,
                 )
         context["ti"].xcom_push(key="pipeline_url", value=api.pipeline_url(hook.host, pipeline_id))
+        self._lineage_input = (spec, hook.host)
         return pipeline_id
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (with apache-airflow-providers-openlineage installed): the spec's sources and tables."""
+        from airflow_provider_lakeflow.lineage import operator_lineage
+
+        lineage_input = getattr(self, "_lineage_input", None)
+        if lineage_input is None:
+            return None
+        spec, host = lineage_input
+        return operator_lineage(spec, host)
 
 
 class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOperator):
@@ -228,10 +239,19 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         poll_interval: float = 30,
         timeout: float | datetime.timedelta | None = None,
         cancel_on_kill: bool = True,
+        progress_interval: float | None = 60,
+        asset_alias: str | None = None,
         databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        if asset_alias is not None:
+            from airflow.providers.common.compat.assets import AssetAlias
+
+            # Declared at parse time, filled at run time with one Asset per landed table: the DAG file calls no API.
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), AssetAlias(name=asset_alias)]
         super().__init__(**kwargs)
+        self.progress_interval = progress_interval
+        self.asset_alias = asset_alias
         self.pipeline_id = pipeline_id
         self.pipeline_name = pipeline_name
         self.full_refresh = full_refresh
@@ -264,6 +284,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             raise ValueError(f"wait_for_completion must be true or false, got {self.wait_for_completion!r}.")
         _seconds("poll_interval", self.poll_interval, allow_none=False)
         _seconds("timeout", self.timeout)
+        _seconds("progress_interval", self.progress_interval)
+        if self.asset_alias is not None and (not isinstance(self.asset_alias, str) or not self.asset_alias.strip()):
+            raise ValueError(f"asset_alias must be a non-empty name, got {self.asset_alias!r}.")
         full: list[str] | None = None
         partial: list[str] | None = None
         if templated or all(_is_literal(v) for v in (self.full_refresh_selection, self.refresh_selection)):
@@ -386,6 +409,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                     poll_interval=self.poll_interval,
                     end_time=end_time,
                     cancel_on_kill=self.cancel_on_kill,
+                    progress_interval=self.progress_interval,
                 ),
                 method_name="execute_complete",
                 # Airflow's own trigger timeout fires only after ours, so the update is stopped by execute_complete.
@@ -449,6 +473,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 success_states=success_states,
                 failure_states=failure_states,
                 log=self.log,
+                progress_interval=self.progress_interval,
             )
         )
 
@@ -481,10 +506,50 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 f"Waiting for update {update_id} of pipeline {pipeline_id} failed: {event['message']}"
             )
         events = hook.run(api.update_events(pipeline_id, update_id))
-        ti.xcom_push(key="table_metrics", value=api.table_metrics(events))
+        metrics = api.table_metrics(events)
+        self._table_metrics = metrics
+        ti.xcom_push(key="table_metrics", value=metrics)
+        for table, values in sorted(metrics.items()):
+            self.log.info(
+                "Table %s: %s rows (%s upserted, %s deleted) %s",
+                table,
+                values.get("num_output_rows", "?"),
+                values.get("num_upserted_rows", "?"),
+                values.get("num_deleted_rows", "?"),
+                values.get("status", ""),
+            )
         if status == "failed":
             raise AirflowException(event["message"])
+        self._publish_assets(context, hook.host, metrics)
         self.log.info("%s", event["message"])
+
+    def _publish_assets(self, context: Context, host: str, metrics: dict[str, dict[str, Any]]) -> None:
+        """One Asset event per table this update landed, through the AssetAlias declared at parse time."""
+        if self.asset_alias is None:
+            return
+        from airflow.providers.common.compat.assets import Asset, AssetAlias
+
+        from airflow_provider_lakeflow.lineage import asset_uri
+
+        alias_events = context["outlet_events"][AssetAlias(name=self.asset_alias)]
+        for table, values in sorted(metrics.items()):
+            if values.get("status") in (None, "COMPLETED"):
+                alias_events.add(Asset(uri=asset_uri(host, table)), extra={"table": table, **values})
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (with apache-airflow-providers-openlineage installed): sources in, landed tables out."""
+        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.lineage import operator_lineage
+
+        pipeline_id = self._resolved_pipeline_id or task_instance.xcom_pull(task_ids=self.task_id, key="pipeline_id")
+        if not pipeline_id:
+            return None
+        hook = self.hook
+        spec = hook.run(api.get_pipeline(pipeline_id)).get("spec") or {}
+        landed = getattr(self, "_table_metrics", None)
+        if landed is None:
+            landed = task_instance.xcom_pull(task_ids=self.task_id, key="table_metrics")
+        return operator_lineage(spec, hook.host, landed=list(landed) if landed else None)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         self._finish(context, event or {})

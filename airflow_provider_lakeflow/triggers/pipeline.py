@@ -27,6 +27,7 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         success_states: Sequence[str] = ("COMPLETED",),
         failure_states: Sequence[str] = ("FAILED", "CANCELED"),
         cancel_on_kill: bool = True,
+        progress_interval: float | None = None,
     ) -> None:
         super().__init__()
         self.pipeline_id = pipeline_id
@@ -37,6 +38,7 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         self.success_states = list(success_states)
         self.failure_states = list(failure_states)
         self.cancel_on_kill = cancel_on_kill
+        self.progress_interval = progress_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -50,6 +52,7 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
                 "success_states": list(self.success_states),
                 "failure_states": list(self.failure_states),
                 "cancel_on_kill": self.cancel_on_kill,
+                "progress_interval": self.progress_interval,
             },
         )
 
@@ -68,6 +71,7 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
             success_states=self.success_states,
             failure_states=self.failure_states,
             log=self.log,
+            progress_interval=self.progress_interval,
         )
         return outcome.status, outcome.state, outcome.message
 

@@ -1,0 +1,91 @@
+"""OpenLineage for ingestion pipelines: source objects in, Unity Catalog tables out.
+
+Used by the operators' ``get_openlineage_facets_on_complete``. apache-airflow-providers-openlineage is optional
+(``pip install airflow-provider-lakeflow[openlineage]``): without it, nothing here is imported and the methods return
+None. Names follow OpenLineage's conventions for Databricks: namespace ``databricks://<workspace host>`` and name
+``catalog.schema.table``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True)
+class LineageDataset:
+    namespace: str
+    name: str
+
+
+def workspace_namespace(host: str) -> str:
+    return f"databricks://{urlparse(host).netloc or host}"
+
+
+def _source_namespace(definition: dict) -> str:
+    source_type = str(definition.get("source_type") or "lakeflow-connect").lower()
+    if definition.get("connection_name"):
+        return f"{source_type}://{definition['connection_name']}"
+    return f"{source_type}://gateway/{definition.get('ingestion_gateway_id')}"
+
+
+def _dotted(*parts: Any) -> str:
+    return ".".join(str(p) for p in parts if p)
+
+
+def datasets(
+    spec: dict, host: str, landed: Iterable[str] | None = None
+) -> tuple[list[LineageDataset], list[LineageDataset]]:
+    """Inputs and outputs of an ingestion pipeline's spec; with ``landed``, only objects that landed those tables."""
+    definition = spec.get("ingestion_definition") or {}
+    source_ns = _source_namespace(definition)
+    target_ns = workspace_namespace(host)
+    landed_set = {t.lower() for t in landed} if landed is not None else None
+    inputs: list[LineageDataset] = []
+    outputs: list[LineageDataset] = []
+    for obj in definition.get("objects") or []:
+        for kind in ("table", "schema", "report"):
+            body = obj.get(kind)
+            if not body:
+                continue
+            if kind == "table":
+                source = _dotted(body.get("source_catalog"), body.get("source_schema"), body.get("source_table"))
+                table = body.get("destination_table") or body.get("source_table")
+                targets = [_dotted(body.get("destination_catalog"), body.get("destination_schema"), table)]
+            elif kind == "report":
+                source = body.get("source_url", "")
+                table = body.get("destination_table") or source.rstrip("/").rsplit("/", 1)[-1]
+                targets = [_dotted(body.get("destination_catalog"), body.get("destination_schema"), table)]
+            else:
+                source = _dotted(body.get("source_catalog"), body.get("source_schema"))
+                prefix = _dotted(body.get("destination_catalog"), body.get("destination_schema")).lower() + "."
+                # A schema object lands tables the spec does not name: take them from what landed, when known.
+                targets = sorted(t for t in (landed_set or ()) if t.startswith(prefix))
+            if landed_set is not None:
+                targets = [t for t in targets if t.lower() in landed_set]
+                if not targets:
+                    continue
+            inputs.append(LineageDataset(source_ns, source))
+            outputs.extend(LineageDataset(target_ns, t) for t in targets)
+    return inputs, outputs
+
+
+def operator_lineage(spec: dict, host: str, landed: Iterable[str] | None = None) -> Any:
+    """An ``OperatorLineage`` for the OpenLineage provider, or None when it is not installed."""
+    try:
+        from airflow.providers.openlineage.extractors import OperatorLineage
+        from openlineage.client.event_v2 import Dataset
+    except ImportError:
+        return None
+    inputs, outputs = datasets(spec, host, landed)
+    return OperatorLineage(
+        inputs=[Dataset(namespace=d.namespace, name=d.name) for d in inputs],
+        outputs=[Dataset(namespace=d.namespace, name=d.name) for d in outputs],
+    )
+
+
+def asset_uri(host: str, table: str) -> str:
+    """The Airflow Asset URI of a landed table: ``databricks://<workspace host>/<catalog>/<schema>/<table>``."""
+    return f"{workspace_namespace(host)}/{table.replace('.', '/')}"
