@@ -84,7 +84,8 @@ def test_active_update_policy_fail(airflow_db, lakeflow_emulator, mode, capfd):
 @pytest.mark.parametrize("mode", MODES)
 def test_active_update_policy_reuse(airflow_db, lakeflow_emulator, mode):
     pipeline_id = make_pipeline("sales")
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.2)
+    # Long enough that the external update is still running when the task looks, even on a loaded machine.
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=1.0)
     other = lakeflow_emulator.start_update_externally(pipeline_id)
     dag_run = run_dag(f"lf_policy_reuse_{mode}", pipeline_name="sales")
     assert task_state(dag_run, "run") == "success"

@@ -179,11 +179,13 @@ def is_connect_refused(exc: BaseException) -> bool:
 def _status_class(exc: BaseException) -> str:
     from databricks.sdk import errors
 
-    if isinstance(exc, errors.TooManyRequests | errors.TemporarilyUnavailable):
-        return "throttled"
+    if isinstance(exc, errors.TooManyRequests):
+        return "throttled"  # rejected before it was processed: safe to repeat, even a state-changing call
     if isinstance(exc, errors.Unauthenticated):
         return "unauthenticated"
-    if isinstance(exc, errors.InternalError | errors.DeadlineExceeded):
+    # 503 is "server", not "throttled": a gateway can answer 503 after the backend acted, so a state-changing call
+    # that gets one is reconciled (AmbiguousRequestError), never blindly repeated (that started a second update).
+    if isinstance(exc, errors.InternalError | errors.DeadlineExceeded | errors.TemporarilyUnavailable):
         return "server"
     if type(exc) is errors.DatabricksError and "unable to parse response" not in str(exc):
         return "server"  # 502 and other unmapped 5xx; databricks-sdk has no class for them

@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_lakeflow.hooks._protocol import AmbiguousRequestError, ApiRequest, Operation
+from airflow_provider_lakeflow.hooks._protocol import AmbiguousRequestError, ApiRequest, Operation, Sleep
 
 PIPELINES = "/api/2.0/pipelines"
 CONNECTIONS = "/api/2.1/unity-catalog/connections"
@@ -90,14 +90,20 @@ def resolve_pipeline_id(pipeline_id: str | None = None, pipeline_name: str | Non
 
 def create_pipeline(spec: dict) -> Operation[str]:
     """Create a pipeline; a lost response is reconciled by looking the name up instead of creating twice."""
+    from databricks.sdk.errors import ResourceConflict
+
     request = ApiRequest("POST", PIPELINES, body=spec, idempotent=False)
     try:
         response = yield request
-    except AmbiguousRequestError:
+    except (AmbiguousRequestError, ResourceConflict) as exc:
+        # A lost response, or another task creating the same pipeline at the same moment (the server refuses a
+        # duplicate name): either way the pipeline with this name is the one wanted.
         matches = yield from find_pipelines_by_name(spec["name"])
         if len(matches) == 1:
             return matches[0]["pipeline_id"]
-        response = yield ApiRequest("POST", PIPELINES, body=spec, idempotent=False)
+        if isinstance(exc, ResourceConflict):
+            raise
+        response = yield request
     return response["pipeline_id"]
 
 
@@ -146,11 +152,14 @@ def start_update(
         body["refresh_selection"] = list(refresh_selection)
     known = set(known_update_ids)
     request = ApiRequest("POST", f"{PIPELINES}/{pipeline_id}/updates", body=body, idempotent=False)
-    for _ in range(3):
+    for attempt in range(3):
         try:
             response = yield request
             return response["update_id"]
         except AmbiguousRequestError:
+            # Back off before looking: a request still in flight on the server gets a chance to land (and be found)
+            # rather than race a repeated start, and a 503 storm is not hammered.
+            yield Sleep(0.5 * 2**attempt)
             pipeline = yield from get_pipeline(pipeline_id)
             new = [u for u in pipeline.get("latest_updates") or [] if u.get("update_id") not in known]
             if new:
@@ -258,7 +267,17 @@ def get_connection(name: str) -> Operation[dict]:
 
 
 def create_connection(body: dict) -> Operation[dict]:
-    return (yield ApiRequest("POST", CONNECTIONS, body=body, idempotent=False))
+    """Create a UC connection; a lost response is reconciled by reading the name instead of creating twice."""
+    request = ApiRequest("POST", CONNECTIONS, body=body, idempotent=False)
+    try:
+        return (yield request)
+    except AmbiguousRequestError:
+        from databricks.sdk.errors import NotFound
+
+        try:
+            return (yield from get_connection(body["name"]))
+        except NotFound:
+            return (yield request)
 
 
 def update_connection(name: str, body: dict) -> Operation[dict]:

@@ -79,6 +79,7 @@ class LakeflowHook(BaseHook):
 
     async def asettings(self) -> ConnectionSettings:
         """Load the connection without blocking the loop (``aget_connection`` on Airflow 3, a thread on 2.x)."""
+        await _import_runtime_off_loop()
         if self._settings is None:
             aget = getattr(BaseHook, "aget_connection", None)
             if aget is not None:
@@ -240,6 +241,36 @@ class LakeflowHook(BaseHook):
         return {
             "warehouse_id": StringField(lazy_gettext("SQL warehouse id"), widget=BS3TextFieldWidget()),
         }
+
+
+#: Modules the async path needs. databricks-sdk alone takes over a second to import; imported on the event loop it
+#: would stall every trigger in the triggerer, so the first trigger of a process imports them in a thread.
+RUNTIME_MODULES = (
+    "databricks.sdk",
+    "databricks.sdk.errors",
+    "databricks.sdk.config",
+    "aiohttp",
+    "tenacity",
+    "requests",
+    "airflow_provider_lakeflow.hooks._transport",
+    "airflow_provider_lakeflow.hooks.api",
+    "airflow_provider_lakeflow.hooks.waiting",
+)
+_runtime_imported = False
+
+
+def _import_runtime() -> None:
+    import importlib
+
+    for name in RUNTIME_MODULES:
+        importlib.import_module(name)
+
+
+async def _import_runtime_off_loop() -> None:
+    global _runtime_imported
+    if not _runtime_imported:
+        await asyncio.to_thread(_import_runtime)
+        _runtime_imported = True
 
 
 def _is_unauthenticated(exc: BaseException | None) -> bool:

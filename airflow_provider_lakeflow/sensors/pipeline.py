@@ -67,10 +67,18 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
         if both:
             raise ValueError(f"States {both} are in both success_states and failure_states. Fix: list each in one.")
 
-    def _target(self, hook: LakeflowHook) -> tuple[str, str | None]:
+    def _target(self, hook: LakeflowHook) -> tuple[str | None, str | None]:
+        """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
         from airflow_provider_lakeflow.hooks import api
 
-        pipeline_id = self.resolve_pipeline_id(hook)
+        try:
+            pipeline_id = self.resolve_pipeline_id(hook)
+        except api.PipelineNotFound as exc:
+            # Another DAG may be about to create it: wait (bounded by the sensor's timeout), say so once.
+            if not getattr(self, "_said_missing", False):
+                self.log.info("%s Waiting for it to appear.", exc)
+                self._said_missing = True
+            return None, None
         update_id = self.update_id or hook.run(api.latest_update_id(pipeline_id))
         return pipeline_id, update_id
 
@@ -85,6 +93,8 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
 
         hook = self.hook
         pipeline_id, update_id = self._target(hook)
+        if pipeline_id is None:
+            return False
         if update_id is None:
             self.log.info("Pipeline %s has no update yet", pipeline_id)
             return False
@@ -109,7 +119,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
         from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
         pipeline_id, update_id = self._target(self.hook)
-        if update_id is None:
+        if pipeline_id is None or update_id is None:
             # Nothing to watch yet: a trigger needs an update id, so keep poking in the worker until one exists.
             return super().execute(context)
         end_time = time.time() + float(self.timeout) if self.timeout else None
