@@ -12,13 +12,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_lakeflow.errors import LakeflowInputError
+
 MAX_OBJECTS = 250
 SCD_TYPES = ("SCD_TYPE_1", "SCD_TYPE_2", "APPEND_ONLY")
 OBJECT_KINDS = ("table", "schema", "report")
 CONNECTOR_TYPES = ("CDC", "QUERY_BASED")
 
 
-class PipelineSpecError(ValueError):
+class PipelineSpecError(LakeflowInputError):
     """A pipeline spec that Lakeflow Connect would reject (or that would land data where it should not)."""
 
     def __init__(self, field: str, problem: str, fix: str) -> None:
@@ -26,8 +28,12 @@ class PipelineSpecError(ValueError):
         super().__init__(f"Pipeline spec field '{field}': {problem} Fix: {fix}")
 
 
-def load_spec(spec: Any) -> dict[str, Any]:
-    """A spec given as a dict, a JSON string, or a path to a ``.json``, ``.yml`` or ``.yaml`` file."""
+def load_spec(spec: Any, base_dir: str | None = None) -> dict[str, Any]:
+    """A spec given as a dict, a JSON string, or a path to a ``.json``, ``.yml`` or ``.yaml`` file.
+
+    A relative path is looked up in ``base_dir`` (the operator passes its DAG file's folder) and then in the
+    working directory.
+    """
     if isinstance(spec, Mapping):
         return json.loads(json.dumps(spec))  # a deep, JSON-clean copy: the operator's attribute stays untouched
     if not isinstance(spec, str) or not spec.strip():
@@ -43,11 +49,13 @@ def load_spec(spec: Any) -> dict[str, Any]:
         except ValueError as exc:
             raise PipelineSpecError("spec", f"is not valid JSON ({exc}).", "check the JSON syntax.") from None
     elif text.lower().endswith((".json", ".yml", ".yaml")):
+        if base_dir and not os.path.isabs(text) and os.path.isfile(os.path.join(base_dir, text)):
+            text = os.path.join(base_dir, text)
         if not os.path.isfile(text):
             raise PipelineSpecError(
                 "spec",
                 f"file '{text}' does not exist.",
-                "give an absolute path, or a path relative to the worker's working directory.",
+                "give an absolute path, or a path relative to the DAG file's folder.",
             )
         with open(text, encoding="utf-8") as handle:
             if text.lower().endswith(".json"):
@@ -154,7 +162,7 @@ def _check_ingestion(definition: Any, spec: Mapping) -> None:
             "use connection_name for SaaS and query-based sources, ingestion_gateway_id for "
             "database CDC through a gateway; not both.",
         )
-    if not has_conn and not has_gateway:
+    if not has_conn and not has_gateway and not definition.get("ingest_from_uc_foreign_catalog"):
         raise PipelineSpecError(
             f"{path}.connection_name",
             "is missing (and so is ingestion_gateway_id).",
@@ -219,6 +227,12 @@ def _check_gateway(definition: Any, spec: Mapping) -> None:
         _require_str(definition, key, f"{path}.", "name the catalog and schema where the gateway stages changes.")
     if spec.get("libraries"):
         raise PipelineSpecError("libraries", "is set beside gateway_definition.", "remove 'libraries'.")
+    if spec.get("serverless"):
+        raise PipelineSpecError(
+            "serverless",
+            "is true on a gateway pipeline.",
+            "gateways run on classic compute in your network: remove 'serverless' and give 'clusters' instead.",
+        )
 
 
 def validate_spec(spec: Mapping[str, Any]) -> None:

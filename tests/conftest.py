@@ -106,3 +106,13 @@ def make_pipeline(name: str, tables: tuple[str, ...] = ("account", "contact")) -
         },
     }
     return LakeflowHook().run(api.create_pipeline(spec))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_connection_settings():
+    """Triggers share loaded connection settings for a minute; tests change connections far more often."""
+    from airflow_provider_lakeflow.hooks import lakeflow
+
+    lakeflow._SHARED_SETTINGS.clear()
+    yield
+    lakeflow._SHARED_SETTINGS.clear()

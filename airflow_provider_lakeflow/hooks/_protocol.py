@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -200,6 +201,13 @@ class RetryPolicy:
     #: ``random.uniform`` jitter bound added to every wait, so a thousand triggers do not retry in lockstep
     jitter_seconds: float = 1.0
     refreshed_auth: bool = field(default=False, repr=False)
+    #: attempts already made before tenacity took over (the hook sends the first one itself)
+    attempt_offset: int = 0
+    #: ``time.monotonic()`` of the first attempt: the retry budget counts from there
+    started: float = field(default_factory=time.monotonic)
+
+    def out_of_time(self, upcoming_sleep: float = 0.0) -> bool:
+        return time.monotonic() + upcoming_sleep - self.started >= self.retry_timeout_seconds
 
     def classify(self, request: ApiRequest, exc: BaseException) -> str | None:
         """The reason to retry, or None to give up. Transport-independent."""
@@ -234,23 +242,24 @@ class RetryPolicy:
 
     def tenacity_kwargs(self, request: ApiRequest, on_retry: Any) -> dict[str, Any]:
         """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying``: the same policy objects for both."""
-        from tenacity import retry_if_exception, stop_after_delay
+        from tenacity import retry_if_exception
 
         def _retry(exc: BaseException) -> bool:
             return self.classify(request, exc) is not None
 
         def _wait(state: Any) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            return self.wait_seconds(exc, state.attempt_number)
+            return self.wait_seconds(exc, state.attempt_number + self.attempt_offset)
 
         def _before_sleep(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            on_retry(request, exc, state.attempt_number, state.next_action.sleep if state.next_action else 0.0)
+            attempt = state.attempt_number + self.attempt_offset
+            on_retry(request, exc, attempt, state.next_action.sleep if state.next_action else 0.0)
 
         return {
             "retry": retry_if_exception(_retry),
             "wait": _wait,
-            "stop": stop_after_delay(self.retry_timeout_seconds),
+            "stop": lambda state: self.out_of_time(),
             "before_sleep": _before_sleep,
             "reraise": True,
         }

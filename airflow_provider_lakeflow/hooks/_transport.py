@@ -56,7 +56,12 @@ class Credentials:
     async def aconfig(self) -> Config:
         if self._config is not None:
             return self._config
-        return await asyncio.to_thread(self.config)
+        # Single flight per loop: triggers that start together wait for one build in one thread, instead of each
+        # queueing a thread-pool job that blocks on the build lock.
+        async with loop_state().lock_for(self):
+            if self._config is not None:
+                return self._config
+            return await asyncio.to_thread(self.config)
 
     def invalidate(self) -> None:
         """Forget cached headers and re-initialise the SDK's credential provider (a fresh token next time)."""
@@ -199,7 +204,7 @@ class _LoopState:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[int | str, asyncio.Lock] = {}
         self.users = 0
 
     def session(self) -> aiohttp.ClientSession:
@@ -210,8 +215,10 @@ class _LoopState:
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
-    def lock_for(self, credentials: Credentials) -> asyncio.Lock:
-        return self._locks.setdefault(id(credentials), asyncio.Lock())
+    def lock_for(self, subject: Credentials | str) -> asyncio.Lock:
+        """A loop-bound lock per credentials object or per name, for single-flight loads and refreshes."""
+        key: int | str = subject if isinstance(subject, str) else id(subject)
+        return self._locks.setdefault(key, asyncio.Lock())
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -40,7 +40,7 @@ def _mask(secrets: tuple[str, ...]) -> None:
 class LakeflowHook(BaseHook):
     """Talk to a Databricks workspace for Lakeflow Connect pipelines and Unity Catalog connections.
 
-    ``run(operation)`` executes an operation from :mod:`airflow_provider_lakeflow.hooks.api` with blocking I/O;
+    ``run(operation)`` executes an operation from ``airflow_provider_lakeflow.hooks.api`` with blocking I/O;
     ``await arun(operation)`` executes the very same operation on aiohttp without blocking the event loop.
 
     :param databricks_conn_id: Airflow connection of type ``lakeflow`` (or the official ``databricks`` type).
@@ -55,6 +55,7 @@ class LakeflowHook(BaseHook):
         super().__init__(**kwargs)
         self.databricks_conn_id = databricks_conn_id
         self._settings: ConnectionSettings | None = None
+        self._credentials: Credentials | None = None
 
     # -- connection ---------------------------------------------------------------------------------------------------
     @staticmethod
@@ -78,28 +79,50 @@ class LakeflowHook(BaseHook):
         return self._settings
 
     async def asettings(self) -> ConnectionSettings:
-        """Load the connection without blocking the loop (``aget_connection`` on Airflow 3, a thread on 2.x)."""
+        """Load the connection without blocking the loop (``aget_connection`` on Airflow 3, a thread on 2.x).
+
+        Triggers that start together share one load per connection id (kept for ``SETTINGS_TTL_SECONDS``), so a
+        triggerer picking up a thousand waits does not load the same connection a thousand times.
+        """
         await _import_runtime_off_loop()
         if self._settings is None:
-            aget = getattr(BaseHook, "aget_connection", None)
-            if aget is not None:
-                conn = await aget(self.databricks_conn_id)
-            else:
-                conn = await asyncio.to_thread(self.get_connection, self.databricks_conn_id)
-            self._settings = self._settings_from(conn)
+            from airflow_provider_lakeflow.hooks._transport import loop_state
+
+            cached = _SHARED_SETTINGS.get(self.databricks_conn_id)
+            if cached is None or cached[0] < time.monotonic():
+                async with loop_state().lock_for(f"connection:{self.databricks_conn_id}"):
+                    cached = _SHARED_SETTINGS.get(self.databricks_conn_id)
+                    if cached is None or cached[0] < time.monotonic():
+                        cached = (time.monotonic() + SETTINGS_TTL_SECONDS, self._settings_from(await self._aload()))
+                        _SHARED_SETTINGS[self.databricks_conn_id] = cached
+            self._settings = cached[1]
         return self._settings
+
+    async def _aload(self) -> Any:
+        aget = getattr(BaseHook, "aget_connection", None)
+        if aget is not None:
+            return await aget(self.databricks_conn_id)
+        return await asyncio.to_thread(self.get_connection, self.databricks_conn_id)
 
     @property
     def credentials(self) -> Credentials:
-        from airflow_provider_lakeflow.hooks._transport import credentials_for
+        """This connection's process-wide credentials (one SDK Config and token cache), looked up once per hook."""
+        if self._credentials is None:
+            from airflow_provider_lakeflow.hooks._transport import credentials_for
 
-        return credentials_for(self.settings)
+            self._credentials = credentials_for(self.settings)
+        return self._credentials
+
+    async def acredentials(self) -> Credentials:
+        if self._credentials is None:
+            from airflow_provider_lakeflow.hooks._transport import credentials_for
+
+            self._credentials = credentials_for(await self.asettings())
+        return self._credentials
 
     async def aconfig(self) -> Config:
         """The SDK Config, built off the event loop the first time (it probes the host)."""
-        from airflow_provider_lakeflow.hooks._transport import credentials_for
-
-        return await credentials_for(await self.asettings()).aconfig()
+        return await (await self.acredentials()).aconfig()
 
     @property
     def host(self) -> str:
@@ -131,44 +154,66 @@ class LakeflowHook(BaseHook):
         )
 
     def request(self, request: ApiRequest) -> Any:
-        """Send one request with the shared retry policy and error mapping; return its JSON body."""
+        """Send one request with the shared retry policy and error mapping; return its JSON body.
+
+        The first attempt goes straight out; tenacity takes over only once it failed in a retryable way, so the
+        common case costs no retry machinery (and leaves no garbage for the cycle collector).
+        """
+        credentials = self.credentials
+        started = time.monotonic()
+        try:
+            return decode_response(credentials.send(request))
+        except Exception as exc:
+            policy, pause = self._first_retry(credentials, request, exc, started)
         from tenacity import Retrying
 
-        credentials = self.credentials
-        policy = self._policy(credentials.settings)
-
-        def on_retry(req: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
-            self._log_retry(req, exc, attempt, sleep)
-            if policy.refreshed_auth and _is_unauthenticated(exc):
-                credentials.invalidate()
-
-        for attempt in Retrying(**policy.tenacity_kwargs(request, on_retry)):
+        time.sleep(pause)
+        if policy.refreshed_auth:
+            credentials.invalidate()
+        for attempt in Retrying(**policy.tenacity_kwargs(request, self._on_retry(policy, credentials))):
             with attempt:
                 return decode_response(credentials.send(request))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def arequest(self, request: ApiRequest) -> Any:
-        """The async twin of the transport call only: same policy, same decoding."""
+        """The transport call on the event loop: same policy, same decoding, same first-attempt fast path."""
+        credentials = await self.acredentials()
+        started = time.monotonic()
+        try:
+            return decode_response(await credentials.asend(request))
+        except Exception as exc:
+            policy, pause = self._first_retry(credentials, request, exc, started)
         from tenacity import AsyncRetrying
 
-        from airflow_provider_lakeflow.hooks._transport import credentials_for
-
-        credentials = credentials_for(await self.asettings())
-        policy = self._policy(credentials.settings)
-        refresh_needed = False
-
-        def on_retry(req: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
-            nonlocal refresh_needed
-            self._log_retry(req, exc, attempt, sleep)
-            refresh_needed = policy.refreshed_auth and _is_unauthenticated(exc)
-
-        async for attempt in AsyncRetrying(**policy.tenacity_kwargs(request, on_retry)):
+        await asyncio.sleep(pause)
+        if policy.refreshed_auth:
+            await credentials.ainvalidate()
+        refresh = self._on_retry(policy, None)
+        async for attempt in AsyncRetrying(**policy.tenacity_kwargs(request, refresh)):
             with attempt:
-                if refresh_needed:
-                    refresh_needed = False
+                if refresh.pending:
+                    refresh.pending = False
                     await credentials.ainvalidate()
                 return decode_response(await credentials.asend(request))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _first_retry(
+        self, credentials: Credentials, request: ApiRequest, exc: Exception, started: float
+    ) -> tuple[RetryPolicy, float]:
+        """After a failed first attempt: the policy for the rest and the pause before the second, or re-raise."""
+        policy = self._policy(credentials.settings)
+        policy.started = started
+        if policy.classify(request, exc) is None:
+            raise exc
+        pause = policy.wait_seconds(exc, 1)
+        if policy.out_of_time(pause):
+            raise exc
+        self._log_retry(request, exc, 1, pause)
+        policy.attempt_offset = 1
+        return policy, pause
+
+    def _on_retry(self, policy: RetryPolicy, credentials: Credentials | None) -> _RetryLog:
+        return _RetryLog(self, policy, credentials)
 
     def run(self, operation: Operation[T]) -> T:
         """Drive an operation with blocking I/O."""
@@ -214,6 +259,7 @@ class LakeflowHook(BaseHook):
 
     # -- UI ----------------------------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button: ``GET /api/2.0/preview/scim/v2/Me``; returns ``(ok, message)``."""
         from airflow_provider_lakeflow.hooks import api
 
         try:
@@ -242,6 +288,27 @@ class LakeflowHook(BaseHook):
             "warehouse_id": StringField(lazy_gettext("SQL warehouse id"), widget=BS3TextFieldWidget()),
         }
 
+
+class _RetryLog:
+    """tenacity's ``before_sleep``: log the retry; after a 401, refresh the token (now in sync, before the next
+    attempt on the loop, where the refresh itself runs in a thread)."""
+
+    def __init__(self, hook: LakeflowHook, policy: RetryPolicy, credentials: Credentials | None) -> None:
+        self.hook, self.policy, self.credentials = hook, policy, credentials
+        self.pending = False
+
+    def __call__(self, request: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
+        self.hook._log_retry(request, exc, attempt, sleep)
+        if _is_unauthenticated(exc) and self.policy.refreshed_auth:
+            if self.credentials is not None:
+                self.credentials.invalidate()
+            else:
+                self.pending = True
+
+
+#: Connection settings shared by the triggers of a process, per connection id, for this long.
+SETTINGS_TTL_SECONDS = 60.0
+_SHARED_SETTINGS: dict[str, tuple[float, ConnectionSettings]] = {}
 
 #: Modules the async path needs. databricks-sdk alone takes over a second to import; imported on the event loop it
 #: would stall every trigger in the triggerer, so the first trigger of a process imports them in a thread.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.links import LakeflowUpdateLink
 
@@ -37,26 +39,26 @@ def _seconds(name: str, value: float | datetime.timedelta | None, *, allow_none:
     if value is None:
         if allow_none:
             return None
-        raise ValueError(f"{name} is required.")
+        raise LakeflowInputError(f"{name} is required.")
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of seconds or a timedelta, got {value!r}.")
+        raise LakeflowInputError(f"{name} must be a number of seconds or a timedelta, got {value!r}.")
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}. Fix: give a positive number of seconds.")
+        raise LakeflowInputError(f"{name} must be positive, got {value}. Fix: give a positive number of seconds.")
     return float(value)
 
 
 def _check_pipeline_ref(pipeline_id: Any, pipeline_name: Any) -> None:
     if pipeline_id and pipeline_name:
-        raise ValueError(
+        raise LakeflowInputError(
             f"Both pipeline_id ({pipeline_id!r}) and pipeline_name ({pipeline_name!r}) are set. Fix: pass only one."
         )
     if not pipeline_id and not pipeline_name:
-        raise ValueError("Neither pipeline_id nor pipeline_name is set. Fix: pass one of them.")
+        raise LakeflowInputError("Neither pipeline_id nor pipeline_name is set. Fix: pass one of them.")
     for field, value in (("pipeline_id", pipeline_id), ("pipeline_name", pipeline_name)):
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"{field} must be a string, got {type(value).__name__}.")
+            raise LakeflowInputError(f"{field} must be a string, got {type(value).__name__}.")
 
 
 def _is_literal(value: Any) -> bool:
@@ -80,18 +82,20 @@ def _selection(name: str, value: Any) -> list[str] | None:
             try:
                 value = json.loads(text)
             except ValueError:
-                raise ValueError(f"{name} is not a valid JSON list: {value!r}.") from None
+                raise LakeflowInputError(f"{name} is not a valid JSON list: {value!r}.") from None
         else:
             value = [part.strip() for part in text.split(",")]
     if not isinstance(value, list | tuple | set):
-        raise ValueError(f"{name} must be a list of table names, got {type(value).__name__}.")
+        raise LakeflowInputError(f"{name} must be a list of table names, got {type(value).__name__}.")
     names = list(value)
     bad = [n for n in names if not isinstance(n, str) or not n.strip() or any(c.isspace() for c in n.strip())]
     if bad:
-        raise ValueError(f"{name} has invalid table names {bad!r}. Fix: list names like 'catalog.schema.table'.")
+        raise LakeflowInputError(
+            f"{name} has invalid table names {bad!r}. Fix: list names like 'catalog.schema.table'."
+        )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"{name} names {duplicates} more than once. Fix: list each table once.")
+        raise LakeflowInputError(f"{name} names {duplicates} more than once. Fix: list each table once.")
     return [n.strip() for n in names]
 
 
@@ -117,13 +121,14 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
     """Create a Lakeflow Connect pipeline, or bring the one with the same name up to date.
 
     :param spec: the pipeline body as for ``databricks pipelines create --json``: a dict, a JSON string, or a path
-        to a ``.json``/``.yml``/``.yaml`` file (templated). ``name`` is required; it identifies the pipeline.
+        to a ``.json``/``.yml``/``.yaml`` file, relative to the DAG file's folder or absolute (templated). ``name`` is
+        required; it identifies the pipeline.
     :param update_if_exists: when a pipeline with that name exists and its spec differs, edit it (default). When
         false, a differing pipeline is left as it is and a warning is logged.
     :param databricks_conn_id: the Airflow connection.
 
-    Returns the ``pipeline_id``; pushes XCom ``pipeline_url``. Every rule of :mod:`airflow_provider_lakeflow.spec`
-    is checked before any request.
+    Returns the ``pipeline_id``; pushes XCom ``pipeline_url``. Every rule of ``airflow_provider_lakeflow.spec`` is
+    checked before any request; a literal dict spec is checked when the DAG file is parsed.
     """
 
     template_fields: Sequence[str] = ("spec",)
@@ -148,7 +153,9 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
     def _checked_spec(self) -> dict[str, Any]:
         from airflow_provider_lakeflow.spec import load_spec, validate_spec
 
-        spec = load_spec(self.spec)
+        dag = getattr(self, "dag", None) if getattr(self, "has_dag", lambda: False)() else None
+        base_dir = os.path.dirname(dag.fileloc) if dag is not None and getattr(dag, "fileloc", None) else None
+        spec = load_spec(self.spec, base_dir=base_dir)
         validate_spec(spec)
         return spec
 
@@ -208,16 +215,24 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
     :param full_refresh_selection: tables to fully refresh (templated list of names).
     :param refresh_selection: tables to refresh incrementally (templated list); other tables are left alone.
     :param on_active_update: when the pipeline already has an update running: ``"fail"``, ``"reuse"`` (adopt it),
-        ``"wait"`` (let it end, then start one) or ``"cancel"`` (stop it, then start one).
+        ``"wait"`` (let it end, then start one) or ``"cancel"`` (stop it, then start one). The waits of "wait" and
+        "cancel" run in the worker and count against ``timeout``.
     :param wait_for_completion: wait for the update to end (default) or return once it started.
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot; defaults to ``[operators] default_deferrable``.
     :param poll_interval: seconds between polls.
-    :param timeout: longest wait (seconds or timedelta); on expiry the update is stopped and the task fails.
-    :param cancel_on_kill: stop the update when the task is killed or hits ``execution_timeout``.
+    :param timeout: longest wait (seconds or timedelta); on expiry the update is stopped (whatever
+        ``cancel_on_kill`` says) and the task fails.
+    :param cancel_on_kill: stop the update when the task is killed (``on_kill``, and the trigger's ``on_kill`` on
+        Airflow 3.3) or runs into ``execution_timeout``.
+    :param progress_interval: while the update runs, read per-table progress from the event log at most this often
+        (seconds; one extra request each time); ``None`` turns it off.
+    :param asset_alias: publish one Airflow Asset per table the update landed, through an ``AssetAlias`` of this
+        name added to the task's outlets at parse time.
     :param databricks_conn_id: the Airflow connection.
 
     Returns the ``update_id``. XCom: ``pipeline_id``, ``update_id``, ``update_url`` (before waiting), then
-    ``state`` and ``table_metrics``.
+    ``state`` and ``table_metrics``. A retry, or a task restarted after its worker died, reconnects to the update it
+    started (``ResumableJobMixin`` on Airflow 3.3, an Airflow Variable on 2.11).
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "full_refresh_selection", "refresh_selection")
@@ -274,32 +289,32 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         if templated or (self.pipeline_id is None) == (self.pipeline_name is None):
             _check_pipeline_ref(self.pipeline_id, self.pipeline_name)
         if self.on_active_update not in ON_ACTIVE_UPDATE_POLICIES:
-            raise ValueError(
+            raise LakeflowInputError(
                 f"on_active_update={self.on_active_update!r} is not a policy. "
                 f"Fix: use one of {', '.join(ON_ACTIVE_UPDATE_POLICIES)}."
             )
         if not isinstance(self.full_refresh, bool):
-            raise ValueError(f"full_refresh must be true or false, got {self.full_refresh!r}.")
+            raise LakeflowInputError(f"full_refresh must be true or false, got {self.full_refresh!r}.")
         if not isinstance(self.wait_for_completion, bool):
-            raise ValueError(f"wait_for_completion must be true or false, got {self.wait_for_completion!r}.")
+            raise LakeflowInputError(f"wait_for_completion must be true or false, got {self.wait_for_completion!r}.")
         _seconds("poll_interval", self.poll_interval, allow_none=False)
         _seconds("timeout", self.timeout)
         _seconds("progress_interval", self.progress_interval)
         if self.asset_alias is not None and (not isinstance(self.asset_alias, str) or not self.asset_alias.strip()):
-            raise ValueError(f"asset_alias must be a non-empty name, got {self.asset_alias!r}.")
+            raise LakeflowInputError(f"asset_alias must be a non-empty name, got {self.asset_alias!r}.")
         full: list[str] | None = None
         partial: list[str] | None = None
         if templated or all(_is_literal(v) for v in (self.full_refresh_selection, self.refresh_selection)):
             full = _selection("full_refresh_selection", self.full_refresh_selection)
             partial = _selection("refresh_selection", self.refresh_selection)
             if self.full_refresh and (full or partial):
-                raise ValueError(
+                raise LakeflowInputError(
                     "full_refresh=True refreshes every table, so a table selection makes no sense with it. "
                     "Fix: drop full_refresh, or drop full_refresh_selection/refresh_selection."
                 )
             overlap = sorted(set(full or ()) & set(partial or ()))
             if overlap:
-                raise ValueError(
+                raise LakeflowInputError(
                     f"Tables {overlap} are in both full_refresh_selection and refresh_selection. Fix: list each in one."
                 )
         return full, partial
@@ -336,7 +351,15 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 )
                 hook.run(api.stop_pipeline(pipeline_id))
             self.log.info("Waiting for update %s of pipeline %s to end before starting one", active_id, pipeline_id)
-            self._wait_in_worker(hook, pipeline_id, active_id, success_states=api.TERMINAL_UPDATE_STATES)
+            outcome = self._wait_in_worker(
+                hook,
+                pipeline_id,
+                active_id,
+                end_time=self._end_time(context),
+                success_states=api.TERMINAL_UPDATE_STATES,
+            )
+            if outcome.status == "timeout":
+                raise AirflowException(f"{outcome.message}. No update was started: the wait for it timed out.")
             pipeline = hook.run(api.get_pipeline(pipeline_id))
         update_id = hook.run(
             api.start_update(
@@ -382,15 +405,16 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
     def is_job_succeeded(self, status: str) -> bool:
         return status == "COMPLETED"
 
-    def poll_until_complete(self, external_id: Any, context: Context) -> None:
+    def poll_until_complete(self, external_id: Any, context: Context) -> Any:
         pipeline_id, update_id = str(external_id).split("/", 1)
         hook = self.hook
         if self._update_id != update_id:  # reconnecting after a retry or a dead worker
             self.log.info("Reconnecting to update %s of pipeline %s started by an earlier try", update_id, pipeline_id)
             self._adopt(context, hook, pipeline_id, update_id)
         if not self.wait_for_completion:
-            return
-        end_time = self._end_time()
+            _forget_resume_variable(context)
+            return update_id
+        end_time = self._end_time(context)
         if self.deferrable:
             from airflow_provider_lakeflow.hooks import api
             from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
@@ -400,7 +424,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             if update.get("state") in api.TERMINAL_UPDATE_STATES:
                 outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
                 self._finish(context, outcome.as_event())
-                return
+                return update_id
             self.defer(
                 trigger=LakeflowPipelineUpdateTrigger(
                     pipeline_id=pipeline_id,
@@ -422,6 +446,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 self._stop(hook, pipeline_id, update_id, reason=type(exc).__name__)
             raise
         self._finish(context, outcome.as_event())
+        # ResumableJobMixin returns this when it reconnects to an update an earlier try started.
+        return update_id
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         pipeline_id, update_id = str(external_id).split("/", 1)
@@ -441,14 +467,17 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return update_id
 
     # -- waiting -----------------------------------------------------------------------------------------------------
-    def _end_time(self) -> float | None:
+    def _end_time(self, context: Context | None = None) -> float | None:
+        """The wait's absolute deadline: ``timeout`` from now, and ``execution_timeout`` from the task's start."""
         limits = []
         timeout = _seconds("timeout", self.timeout)
         if timeout is not None:
             limits.append(time.time() + timeout)
         if self.execution_timeout is not None:
+            started = getattr(context.get("ti") if context else None, "start_date", None)
+            start = started.timestamp() if started is not None else time.time()
             # Leave room to stop the update before Airflow kills the task.
-            limits.append(time.time() + max(1.0, self.execution_timeout.total_seconds() - 5))
+            limits.append(start + max(1.0, self.execution_timeout.total_seconds() - 5))
         return min(limits) if limits else None
 
     def _wait_in_worker(
@@ -604,9 +633,13 @@ def _forget_resume_variable(context: Context) -> None:
 class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
     """Stop a pipeline's active update (a no-op when there is none).
 
-    :param pipeline_id: the pipeline's id (templated); or
-    :param pipeline_name: its exact name (templated).
-    :param wait_for_idle: wait until the stopped update reaches a terminal state.
+    :param pipeline_id: the pipeline's id (templated). Exactly one of ``pipeline_id`` / ``pipeline_name``.
+    :param pipeline_name: the pipeline's exact name (templated).
+    :param wait_for_idle: wait until the stopped update reaches a terminal state (CANCELED, usually).
+    :param poll_interval: seconds between polls while waiting.
+    :param databricks_conn_id: the Airflow connection.
+
+    Returns the id of the update it stopped, or None.
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name")
@@ -665,7 +698,12 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
 class LakeflowDeletePipelineOperator(_PipelineRefMixin, BaseOperator):
     """Delete a pipeline (its tables are kept or dropped as the workspace's cascade rule says).
 
+    :param pipeline_id: the pipeline's id (templated). Exactly one of ``pipeline_id`` / ``pipeline_name``.
+    :param pipeline_name: the pipeline's exact name (templated).
     :param missing_ok: succeed when the pipeline does not exist (default), instead of failing.
+    :param databricks_conn_id: the Airflow connection.
+
+    Returns the deleted pipeline's id, or None when there was none.
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name")

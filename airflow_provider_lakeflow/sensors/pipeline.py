@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
 
@@ -24,15 +25,18 @@ if TYPE_CHECKING:
 class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
     """Succeed when a pipeline update reaches a success state; fail on a failure state.
 
-    :param pipeline_id: the pipeline's id (templated); or
-    :param pipeline_name: its exact name (templated).
-    :param update_id: the update to watch (templated). ``None`` watches the pipeline's latest update, re-read at
-        every poke (so a run started after the sensor began is picked up).
+    :param pipeline_id: the pipeline's id (templated). Exactly one of ``pipeline_id`` / ``pipeline_name``.
+    :param pipeline_name: the pipeline's exact name (templated). While no pipeline has the name, the sensor waits.
+    :param update_id: the update to watch (templated). ``None`` watches the pipeline's latest update: re-read at every
+        poke in poke and reschedule modes; in deferrable mode, the latest update when the sensor defers.
     :param success_states: states that end the wait successfully.
     :param failure_states: states that fail the task (with the event log's error messages); with ``soft_fail``
         the task is skipped instead.
     :param deferrable: wait in the triggerer (``poke_interval`` is the trigger's poll interval, ``timeout`` its
-        absolute deadline).
+        absolute deadline); defaults to ``[operators] default_deferrable``.
+    :param databricks_conn_id: the Airflow connection.
+
+    A sensor never starts or stops an update. On success it pushes XCom ``update_id`` and ``state``.
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "update_id")
@@ -62,10 +66,12 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
         if (pipeline_id is None) == (pipeline_name is None):
             _check_pipeline_ref(pipeline_id, pipeline_name)
         if not self.success_states:
-            raise ValueError("success_states is empty. Fix: list at least one state, e.g. ('COMPLETED',).")
+            raise LakeflowInputError("success_states is empty. Fix: list at least one state, e.g. ('COMPLETED',).")
         both = sorted(set(self.success_states) & set(self.failure_states))
         if both:
-            raise ValueError(f"States {both} are in both success_states and failure_states. Fix: list each in one.")
+            raise LakeflowInputError(
+                f"States {both} are in both success_states and failure_states. Fix: list each in one."
+            )
 
     def _target(self, hook: LakeflowHook) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""

@@ -12,9 +12,19 @@ from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
 class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
     """Poll one pipeline update until it succeeds, fails, or ``end_time`` passes.
 
+    :param pipeline_id: the pipeline.
+    :param update_id: the update to wait for.
+    :param databricks_conn_id: the Airflow connection (loaded with ``aget_connection`` on Airflow 3).
+    :param poll_interval: seconds between polls (one ``get_update`` request each).
+    :param end_time: absolute deadline in epoch seconds, or None; serialized as is, so a triggerer restart keeps it.
+    :param success_states: states that yield a "success" event.
+    :param failure_states: states that yield a "failed" event, whose message carries the event log's errors.
+    :param cancel_on_kill: on Airflow 3.3, stop the update when a user kills the deferred task (``on_kill``).
+    :param progress_interval: read per-table progress from the event log at most this often while RUNNING; None: never.
+
     Yields one event ``{"status": "success" | "failed" | "timeout" | "error", "pipeline_id", "update_id", "state",
     "message"}``. All triggers in a process share one aiohttp session and one credential cache; transient faults
-    are retried inside the trigger. ``end_time`` is absolute (epoch seconds) so a triggerer restart keeps it.
+    are retried inside the trigger, and the trigger never stops the update on its own deadline (the operator does).
     """
 
     def __init__(
