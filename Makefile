@@ -9,7 +9,7 @@ VENV2 := .venv-af2
 VENV_BENCH := .venv-bench
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint test-af3 test-af2 venvs clean bench
+.PHONY: demo test lint test-af3 test-af2 venvs clean release-check bench
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
@@ -33,6 +33,7 @@ lint: $(VENV3)/.installed
 	$(VENV3)/bin/ruff check .
 	$(VENV3)/bin/ruff format --check .
 	$(VENV3)/bin/mypy
+	NO_MKDOCS_2_WARNING=1 $(VENV3)/bin/mkdocs build --strict --site-dir site
 
 test-af3: $(VENV3)/.installed
 	$(VENV3)/bin/python -m pytest -q
@@ -40,7 +41,20 @@ test-af3: $(VENV3)/.installed
 test-af2: $(VENV2)/.installed
 	$(VENV2)/bin/python -m pytest -q
 
-test: lint test-af3 test-af2
+test: lint test-af3 test-af2 release-check
+
+# Release readiness: an sdist and a wheel that twine accepts, and a wheel that installs into a clean virtual
+# environment where Airflow lists the provider.
+release-check: $(VENV3)/.installed
+	rm -rf dist .venv-release
+	$(VENV3)/bin/python -m build --outdir dist . > /dev/null
+	$(VENV3)/bin/twine check --strict dist/*
+	$(PYTHON) -m venv .venv-release
+	.venv-release/bin/pip install $(PIP_FLAGS) dist/*.whl "apache-airflow==$(AIRFLOW3)" "databricks-sdk==$(SDK)"
+	home=$$(mktemp -d) && AIRFLOW_HOME=$$home .venv-release/bin/airflow providers list -o json \
+		| .venv-release/bin/python -c "import json,sys; ps={p['package_name'] for p in json.load(sys.stdin)}; \
+		assert 'airflow-provider-lakeflow' in ps, ps; print('airflow providers list shows airflow-provider-lakeflow')"
+	rm -rf .venv-release
 
 # Benchmarks compare with the official provider, which must not be installed in the test environment: own venv.
 $(VENV_BENCH)/.installed: pyproject.toml
