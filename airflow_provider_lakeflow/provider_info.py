@@ -7,6 +7,8 @@ from typing import Any
 from airflow_provider_lakeflow import __version__
 
 CONNECTION_TYPE = "lakeflow"
+#: The same connection fields, served by LakeflowSqlHook: common-sql operators pick their hook by connection type.
+SQL_CONNECTION_TYPE = "lakeflow_sql"
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden_fields": ["schema", "port"],
@@ -32,6 +34,16 @@ def _declarative_behaviour() -> dict[str, Any]:
     }
 
 
+def _conn_fields() -> dict[str, Any]:
+    return {
+        "warehouse_id": {
+            "label": "SQL warehouse id",
+            "schema": {"type": ["string", "null"]},
+            "description": "Used by LakeflowSqlHook for SQL through the Statement Execution API.",
+        },
+    }
+
+
 def provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-lakeflow",
@@ -45,20 +57,24 @@ def provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_lakeflow.hooks.lakeflow.LakeflowHook",
                 "hook-name": "Databricks Lakeflow Connect",
                 "ui-field-behaviour": _declarative_behaviour(),
-                "conn-fields": {
-                    "warehouse_id": {
-                        "label": "SQL warehouse id",
-                        "schema": {"type": ["string", "null"]},
-                        "description": "Used by LakeflowSqlHook for SQL through the Statement Execution API.",
-                    },
-                },
-            }
+                "conn-fields": _conn_fields(),
+            },
+            {
+                "connection-type": SQL_CONNECTION_TYPE,
+                "hook-class-name": "airflow_provider_lakeflow.hooks.sql.LakeflowSqlHook",
+                "hook-name": "Databricks Lakeflow Connect SQL",
+                "ui-field-behaviour": _declarative_behaviour(),
+                "conn-fields": _conn_fields(),
+            },
         ],
         "extra-links": ["airflow_provider_lakeflow.links.LakeflowUpdateLink"],
         "triggers": [
             {
                 "integration-name": "Databricks Lakeflow Connect",
-                "python-modules": ["airflow_provider_lakeflow.triggers.pipeline"],
+                "python-modules": [
+                    "airflow_provider_lakeflow.triggers.pipeline",
+                    "airflow_provider_lakeflow.triggers.connection",
+                ],
             }
         ],
     }

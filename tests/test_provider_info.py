@@ -71,7 +71,7 @@ def _skip_if_module_absent(module_name: str) -> None:
 def test_hook_class_is_importable(info: dict[str, Any]) -> None:
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
-    (conn_type,) = info["connection-types"]
+    conn_type = next(c for c in info["connection-types"] if c["connection-type"] == "lakeflow")
     hook = _import_class(conn_type["hook-class-name"])
     assert hook is LakeflowHook
     assert conn_type["connection-type"] == hook.conn_type == "lakeflow"

@@ -158,6 +158,42 @@ class ControlMethods:
             )
         )
 
+    # ---- SQL warehouses (the Statement Execution API on DuckDB)
+    def set_sql_warehouses(self, warehouse_ids: list[str]) -> None:
+        self._call("set_sql_warehouses", warehouse_ids=list(warehouse_ids))
+
+    def set_sql_chunk_rows(self, rows: int) -> None:
+        self._call("set_sql_chunk_rows", rows=rows)
+
+    def script_statement(
+        self,
+        pattern: str,
+        *,
+        delay: float = 0.0,
+        error_message: str | None = None,
+        error_code: str = "BAD_REQUEST",
+        sql_state: str | None = None,
+        count: int | None = None,
+    ) -> None:
+        self._call(
+            "script_statement",
+            pattern=pattern,
+            delay=delay,
+            error_message=error_message,
+            error_code=error_code,
+            sql_state=sql_state,
+            count=count,
+        )
+
+    def clear_statement_scripts(self) -> None:
+        self._call("clear_statement_scripts")
+
+    def statements(self) -> list[dict[str, Any]]:
+        return list(self._call("statements"))
+
+    def query_sql(self, statement: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
+        return list(self._call("query_sql", statement=statement, parameters=parameters))
+
     # ---- jobs, reset
     def create_job_run(self, duration_seconds: float) -> int:
         return int(self._call("create_job_run", duration_seconds=duration_seconds))

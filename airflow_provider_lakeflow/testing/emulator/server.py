@@ -208,6 +208,29 @@ async def delete_connection(request: web.Request) -> Any:
     return request.app[WORKSPACE_KEY].api_delete_connection(request.match_info["name"])
 
 
+# ------------------------------------------------------------------------------------------------ SQL statements
+async def execute_statement(request: web.Request) -> Any:
+    engine = request.app[WORKSPACE_KEY].sql_engine
+    statement, wait, on_wait_timeout = engine.submit(await _body(request))
+    await engine.wait(statement, wait)
+    if wait > 0 and on_wait_timeout == "CANCEL" and statement.state in ("PENDING", "RUNNING"):
+        engine.cancel(statement.statement_id)
+    return engine.response(statement)
+
+
+async def get_statement(request: web.Request) -> Any:
+    return request.app[WORKSPACE_KEY].sql_engine.api_get(request.match_info["statement_id"])
+
+
+async def get_statement_chunk(request: web.Request) -> Any:
+    index = int_param(request.match_info["chunk_index"], "chunk_index")
+    return request.app[WORKSPACE_KEY].sql_engine.api_chunk(request.match_info["statement_id"], index or 0)
+
+
+async def cancel_statement(request: web.Request) -> Any:
+    return request.app[WORKSPACE_KEY].sql_engine.cancel(request.match_info["statement_id"])
+
+
 # ------------------------------------------------------------------------------------------------ jobs, control
 async def get_job_run(request: web.Request) -> Any:
     run_id = request.query.get("run_id")
@@ -333,6 +356,12 @@ def build_app(workspace: Workspace) -> web.Application:
     r.add_get(c + "/{name}", get_connection)
     r.add_patch(c + "/{name}", update_connection)
     r.add_delete(c + "/{name}", delete_connection)
+    q = "/api/2.0/sql/statements"
+    r.add_post(q, execute_statement)
+    r.add_post(q + "/", execute_statement)
+    r.add_get(q + "/{statement_id}", get_statement)
+    r.add_get(q + "/{statement_id}/result/chunks/{chunk_index}", get_statement_chunk)
+    r.add_post(q + "/{statement_id}/cancel", cancel_statement)
     r.add_get("/api/2.1/jobs/runs/get", get_job_run)
     r.add_get("/api/2.2/jobs/runs/get", get_job_run)
     r.add_post(CONTROL_PREFIX + "{op}", control)

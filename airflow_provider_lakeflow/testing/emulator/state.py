@@ -16,7 +16,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, already_exists, conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
@@ -35,6 +35,9 @@ from airflow_provider_lakeflow.testing.emulator.updates import (
     pipeline_flows,
 )
 from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_spec
+
+if TYPE_CHECKING:
+    from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
 
 PAT_USER = "emulator-user@example.com"
 UI_USER = "ui-user@example.com"
@@ -148,6 +151,13 @@ CONTROL_OPS = (
     "events",
     "connection",
     "job_run",
+    # SQL warehouses (sql.py)
+    "set_sql_warehouses",
+    "set_sql_chunk_rows",
+    "script_statement",
+    "clear_statement_scripts",
+    "statements",
+    "query_sql",
 )
 
 
@@ -320,6 +330,10 @@ class Workspace:
         self.token_ttl = 3600.0
         self._default_script = Script.default(self._update_seconds)
         self._connection_script: tuple[float, str, str | None] = (0.0, "ACTIVE", None)
+        old = getattr(self, "_sql", None)
+        self._sql: SqlEngine | None = None  # created on the first SQL request (imports DuckDB)
+        if old is not None:
+            old.close()
 
     # ================================================================ auth
     def authenticate(self, authorization: str | None) -> tuple[str, str | None]:
@@ -688,6 +702,19 @@ class Workspace:
             if u.emitted < len(u.plan()):
                 p.events.extend(u.materialize(now, p.name, len(p.events) + 1))
 
+    def events_since(self, seen: dict[str, int]) -> list[tuple[str, list[dict[str, Any]]]]:
+        """Every pipeline's events not yet seen (``seen``: pipeline id -> count already returned; updated)."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        with self._lock:
+            now = self.now()
+            for p in self._pipelines.values():
+                self._materialize(p, now)
+                done = seen.get(p.pipeline_id, 0)
+                if len(p.events) > done:
+                    out.append((p.pipeline_id, list(p.events[done:])))
+                    seen[p.pipeline_id] = len(p.events)
+        return out
+
     def api_list_events(
         self,
         pipeline_id: str,
@@ -1021,6 +1048,52 @@ class Workspace:
 
     def job_run(self, run_id: int) -> dict[str, Any]:
         return self.api_get_job_run(run_id)
+
+    # ================================================================ SQL warehouses (the engine lives in sql.py)
+    @property
+    def sql_engine(self) -> SqlEngine:
+        with self._lock:
+            if self._sql is None:
+                from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
+
+                self._sql = SqlEngine(self)
+            return self._sql
+
+    def set_sql_warehouses(self, warehouse_ids: list[str]) -> None:
+        """The SQL warehouse ids statements may name (default: ``emulator-warehouse``); others get 404."""
+        self.sql_engine.warehouses = {str(w) for w in warehouse_ids}
+
+    def set_sql_chunk_rows(self, rows: int) -> None:
+        """Rows per result chunk (default 10,000)."""
+        if int(rows) < 1:
+            raise ValueError("rows must be at least 1")
+        self.sql_engine.chunk_rows = int(rows)
+
+    def script_statement(
+        self,
+        pattern: str,
+        *,
+        delay: float = 0.0,
+        error_message: str | None = None,
+        error_code: str = "BAD_REQUEST",
+        sql_state: str | None = None,
+        count: int | None = None,
+    ) -> None:
+        """Statements matching ``pattern`` (regex) run ``delay`` seconds longer and/or fail with ``error_message``."""
+        self.sql_engine.script_statement(
+            pattern, delay=delay, error_message=error_message, error_code=error_code, sql_state=sql_state, count=count
+        )
+
+    def clear_statement_scripts(self) -> None:
+        self.sql_engine.rules.clear()
+
+    def statements(self) -> list[dict[str, Any]]:
+        """Every SQL statement received so far (text, parameters, state), oldest first."""
+        return self.sql_engine.statements()
+
+    def query_sql(self, statement: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
+        """Query the emulator's DuckDB directly (landed tables, ``event_log(...)``), for assertions."""
+        return self.sql_engine.query(statement, parameters)
 
 
 def to_jsonable(value: Any) -> Any:
