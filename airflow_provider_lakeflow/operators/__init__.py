@@ -1,5 +1,6 @@
 """Operators. Importing this package (DAG parsing) loads neither databricks-sdk nor aiohttp."""
 
+from airflow_provider_lakeflow.operators.connection import LakeflowCreateConnectionOperator
 from airflow_provider_lakeflow.operators.pipeline import (
     LakeflowCreateIngestionPipelineOperator,
     LakeflowDeletePipelineOperator,
@@ -8,6 +9,7 @@ from airflow_provider_lakeflow.operators.pipeline import (
 )
 
 __all__ = [
+    "LakeflowCreateConnectionOperator",
     "LakeflowCreateIngestionPipelineOperator",
     "LakeflowDeletePipelineOperator",
     "LakeflowRunPipelineOperator",

@@ -1,5 +1,6 @@
 """Deferrable triggers: native asyncio polling through ``LakeflowHook.arun``."""
 
+from airflow_provider_lakeflow.triggers.connection import LakeflowConnectionReadyTrigger
 from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
-__all__ = ["LakeflowPipelineUpdateTrigger"]
+__all__ = ["LakeflowConnectionReadyTrigger", "LakeflowPipelineUpdateTrigger"]
