@@ -327,10 +327,29 @@ _runtime_imported = False
 
 
 def _import_runtime() -> None:
-    import importlib
+    """Import the async path's modules (in a worker thread).
 
-    for name in RUNTIME_MODULES:
-        importlib.import_module(name)
+    Importing databricks-sdk allocates enough objects to set off two or three full garbage collections, each 100+ ms
+    on a triggerer-sized heap, and a collection holds the GIL: the event loop would stall even though the import runs
+    in another thread. So the collector is paused for the import and everything loaded so far is frozen (moved out of
+    the collector's reach: these modules live as long as the process), which also keeps later full collections
+    short for every trigger in the process.
+    """
+    import gc
+    import importlib
+    import sys
+
+    if all(name in sys.modules for name in RUNTIME_MODULES):
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in RUNTIME_MODULES:
+            importlib.import_module(name)
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 async def _import_runtime_off_loop() -> None:
