@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, already_exists, conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
 from airflow_provider_lakeflow.testing.emulator.query import (
@@ -61,43 +62,8 @@ CAUSES = (
     "SERVICE_UPGRADE",
     "USER_ACTION",
 )
-CONNECTION_TYPES = frozenset(
-    (
-        "AWS_SECRETS_MANAGER",
-        "AZURE_KEY_VAULT",
-        "BIGQUERY",
-        "CONFLUENCE",
-        "DATABRICKS",
-        "DYNAMICS365",
-        "GA4_RAW_DATA",
-        "GITHUB",
-        "GLUE",
-        "HIVE_METASTORE",
-        "HTTP",
-        "HUBSPOT",
-        "JDBC",
-        "META_MARKETING",
-        "MYSQL",
-        "NETSUITE",
-        "ORACLE",
-        "OUTLOOK",
-        "POSTGRESQL",
-        "POWER_BI",
-        "REDSHIFT",
-        "SALESFORCE",
-        "SALESFORCE_DATA_CLOUD",
-        "SERVICENOW",
-        "SMARTSHEET",
-        "SNOWFLAKE",
-        "SQLDW",
-        "SQLSERVER",
-        "TERADATA",
-        "TIKTOK_ADS",
-        "UNKNOWN_CONNECTION_TYPE",
-        "WORKDAY_RAAS",
-        "ZENDESK",
-    )
-)
+# The server knows the same types as the client-side checks (which track databricks-sdk's ConnectionType enum).
+CONNECTION_TYPES = CLIENT_CONNECTION_TYPES | {"UNKNOWN_CONNECTION_TYPE"}
 PROVISIONING_STATES = ("ACTIVE", "DEGRADED", "DELETING", "FAILED", "PROVISIONING", "UPDATING")
 # Connection type -> IngestionSourceType, echoed (output only) in ingestion_definition.source_type.
 _SOURCE_TYPES = {
