@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import datetime
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
-    AirflowSkipException,
-    BaseSensorOperator,
     conf,
 )
 
 from airflow_provider_lakeflow.connection_options import check_connection_name, is_literal
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-class LakeflowConnectionReadySensor(BaseSensorOperator):
+class LakeflowConnectionReadySensor(LakeflowSensor):
     """Succeed when a Unity Catalog connection exists and is ready; fail when it has failed or is being deleted.
 
     Ready means ``provisioning_info.state`` is ACTIVE, or absent (what the Databricks CLI shows as READY), or
@@ -85,11 +81,6 @@ class LakeflowConnectionReadySensor(BaseSensorOperator):
         self._hint_logged_for_try = getattr(context["ti"], "try_number", None)
 
     # -- waiting ------------------------------------------------------------------------------------------------------
-    def _fail(self, message: str) -> None:
-        if self.soft_fail:
-            raise AirflowSkipException(message)
-        raise AirflowFailException(message)
-
     def _succeed(self, context: Context, state: str | None, message: str) -> None:
         if state == "DEGRADED":
             self.log.warning("%s", message)
@@ -121,34 +112,17 @@ class LakeflowConnectionReadySensor(BaseSensorOperator):
             return None
         from airflow_provider_lakeflow.triggers.connection import LakeflowConnectionReadyTrigger
 
-        end_time = time.time() + float(self.timeout) if self.timeout else None
-        self.defer(
-            trigger=LakeflowConnectionReadyTrigger(
+        self._defer_to(
+            LakeflowConnectionReadyTrigger(
                 connection_name=self.connection_name,
                 databricks_conn_id=self.databricks_conn_id,
                 poll_interval=float(self.poke_interval),
-                end_time=end_time,
-            ),
-            method_name="execute_complete",
-            timeout=None if end_time is None else datetime.timedelta(seconds=float(self.timeout) + 60),
+                end_time=self._end_time(),
+            )
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
-        from airflow_provider_lakeflow.triggers.base import check_event
-
-        event = check_event(event, "LakeflowConnectionReadyTrigger")
-        status = event["status"]
-        if status == "success":
-            self._succeed(context, event.get("state"), event.get("message") or "")
-            return
-        if status == "timeout":
-            message = f"Sensor timed out: {event['message']}"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            from airflow.providers.common.compat.sdk import AirflowSensorTimeout
-
-            raise AirflowSensorTimeout(message)
-        self._fail(event["message"])
+    def _on_success(self, context: Context, event: dict[str, Any]) -> None:
+        self._succeed(context, event.get("state"), event.get("message") or "")
 
 
 def _rescheduled_in_this_try(context: Context) -> bool:

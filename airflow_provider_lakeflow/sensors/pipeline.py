@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowFailException,
-    AirflowSkipException,
-    BaseSensorOperator,
     conf,
 )
 
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
+from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
+class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
     """Succeed when a pipeline update reaches a success state; fail on a failure state.
 
     :param pipeline_id: the pipeline's id (templated). Exactly one of ``pipeline_id`` / ``pipeline_name``.
@@ -88,11 +84,6 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
         update_id = self.update_id or hook.run(api.latest_update_id(pipeline_id))
         return pipeline_id, update_id
 
-    def _fail(self, message: str) -> None:
-        if self.soft_fail:
-            raise AirflowSkipException(message)
-        raise AirflowFailException(message)
-
     def poke(self, context: Context) -> bool:
         from airflow_provider_lakeflow.hooks import api
         from airflow_provider_lakeflow.hooks.waiting import describe_failure, verdict
@@ -128,36 +119,19 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, BaseSensorOperator):
         if pipeline_id is None or update_id is None:
             # Nothing to watch yet: a trigger needs an update id, so keep poking in the worker until one exists.
             return super().execute(context)
-        end_time = time.time() + float(self.timeout) if self.timeout else None
-        self.defer(
-            trigger=LakeflowPipelineUpdateTrigger(
+        self._defer_to(
+            LakeflowPipelineUpdateTrigger(
                 pipeline_id=pipeline_id,
                 update_id=update_id,
                 databricks_conn_id=self.databricks_conn_id,
                 poll_interval=float(self.poke_interval),
-                end_time=end_time,
+                end_time=self._end_time(),
                 success_states=self.success_states,
                 failure_states=self.failure_states,
                 cancel_on_kill=False,  # the sensor did not start this update; it must never stop it
-            ),
-            method_name="execute_complete",
-            timeout=None if end_time is None else datetime.timedelta(seconds=float(self.timeout) + 60),
+            )
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
-        from airflow_provider_lakeflow.triggers.base import check_event
-
-        event = check_event(event, "LakeflowPipelineUpdateTrigger")
-        status = event["status"]
-        if status == "success":
-            context["ti"].xcom_push(key="update_id", value=event["update_id"])
-            context["ti"].xcom_push(key="state", value=event["state"])
-            return
-        if status == "timeout":
-            message = f"Sensor timed out: {event['message']}"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            from airflow.providers.common.compat.sdk import AirflowSensorTimeout
-
-            raise AirflowSensorTimeout(message)
-        self._fail(event["message"])
+    def _on_success(self, context: Context, event: dict[str, Any]) -> None:
+        context["ti"].xcom_push(key="update_id", value=event["update_id"])
+        context["ti"].xcom_push(key="state", value=event["state"])
