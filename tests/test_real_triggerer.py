@@ -130,7 +130,8 @@ def _wait_for(what: str, predicate, timeout: float, airflow: Airflow) -> None:
 
 @pytest.mark.skipif(
     not _airflow3(),
-    reason="Airflow 2.11 refuses the LocalExecutor on SQLite (tasks write to the DB themselves); on 2.11 the deferrable "
+    reason="Airflow 2.11 refuses the LocalExecutor on SQLite (tasks write to the DB themselves); on 2.11 the "
+    "deferrable "
     "path is covered through dag.test. Airflow 3's tasks go through the api-server, so SQLite serves the real thing.",
 )
 def test_deferred_runs_succeed_through_the_real_triggerer(tmp_path, lakeflow_emulator_server):
