@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,6 +103,40 @@ class Airflow:
                 psutil.Process(pid).kill()
         psutil.wait_procs([p for p in map(_process, pids) if p is not None], timeout=10)
         return pids
+
+
+class TriggererSampler(threading.Thread):
+    """The triggerer's CPU time and peak memory (its whole process tree) while the waits run."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_rss = 0
+        self.cpu_seconds = 0.0
+        self._stop_event = threading.Event()
+        self._start_cpu = self._cpu()
+
+    def _tree(self) -> list:
+        root = psutil.Process(self.pid)
+        return [root, *root.children(recursive=True)]
+
+    def _cpu(self) -> float:
+        total = 0.0
+        for proc in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.5):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                self.peak_rss = max(self.peak_rss, sum(p.memory_info().rss for p in self._tree()))
+                self.cpu_seconds = self._cpu() - self._start_cpu
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
 
 
 def _process(pid: int):
@@ -249,8 +284,15 @@ def test_deferred_runs_succeed_through_the_real_triggerer(tmp_path, lakeflow_emu
             return states.get("running", 0) + states.get("queued", 0) == 0 and sum(states.values()) >= FANOUT + 1
 
         started = time.time()
+        sampler = TriggererSampler(airflow.procs["triggerer"].pid)
+        sampler.start()
         _wait_for("every DAG run to finish", finished, 300 + FANOUT * 6, airflow)
-        print(f"{FANOUT + 1} deferred runs finished in {time.time() - started:.0f}s")
+        sampler.stop()
+        # The soak report (LAKEFLOW_SOAK_TRIGGERS=1000 -s): what the triggerer paid for the waits.
+        print(
+            f"{FANOUT + 1} deferred runs finished in {time.time() - started:.0f}s; triggerer CPU "
+            f"{sampler.cpu_seconds:.1f}s, peak RSS {sampler.peak_rss / 2**20:.0f} MiB"
+        )
         pids = airflow.stop()
     finally:
         if not pids:
