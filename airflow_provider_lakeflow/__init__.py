@@ -9,7 +9,10 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "get_provider_info"]
+#: The Airflow connection every hook, operator, sensor and trigger uses unless told otherwise.
+DEFAULT_CONN_ID = "databricks_default"
+
+__all__ = ["DEFAULT_CONN_ID", "__version__", "get_provider_info"]
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -9,7 +9,6 @@ Nothing here imports databricks-sdk or Airflow, so operators can check literal a
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -142,6 +141,8 @@ def check_connection_type(connection_type: Any) -> str:
         )
     value = connection_type.strip().upper()
     if value not in CONNECTION_TYPES:
+        import difflib
+
         close = difflib.get_close_matches(value, sorted(CONNECTION_TYPES), n=3, cutoff=0.6)
         hint = f"did you mean {' or '.join(close)}? " if close else ""
         raise ConnectionOptionsError(

@@ -36,6 +36,16 @@ FORBIDDEN = ("databricks", "aiohttp")  # databricks-sdk and aiohttp (top-level p
 #: ``get_provider_info``; the official provider's operators, hooks and triggers are what must not load.
 OFFICIAL_ALLOWED = ("airflow.providers.databricks", "airflow.providers.databricks.get_provider_info")
 
+#: The same DAG-file imports, but with airflow.sdk already loaded: the marginal cost of our modules, measured inside
+#: one process and so free of the +-5% interpreter-to-interpreter noise of this shared machine.
+MARGINAL_PROBE = """
+import json, time
+from airflow.sdk import BaseOperator
+t0 = time.perf_counter(); c0 = time.process_time()
+import airflow_provider_lakeflow.operators, airflow_provider_lakeflow.sensors
+print("@@" + json.dumps({"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
+"""
+
 PROBE = """
 import json, resource, sys, time
 before = set(sys.modules)
@@ -47,10 +57,10 @@ print("@@" + json.dumps({{"wall": t1 - t0, "cpu": (r1.ru_utime + r1.ru_stime) - 
 """
 
 
-def measure(stmt: str) -> dict:
+def measure(stmt: str, probe: str | None = None) -> dict:
     env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     out = subprocess.run(
-        [sys.executable, "-c", PROBE.format(stmt=stmt)],
+        [sys.executable, "-c", probe or PROBE.format(stmt=stmt)],
         capture_output=True,
         text=True,
         env=env,
@@ -70,11 +80,13 @@ def main() -> int:
     print(f"versions: {versions()}\n")
 
     samples: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    marginal: list[dict] = []
     for stmt in VARIANTS.values():  # a warm-up round: .pyc files written, page cache filled
         measure(stmt)
     for _ in range(args.runs):
         for name, stmt in VARIANTS.items():
             samples[name].append(measure(stmt))
+        marginal.append(measure("", MARGINAL_PROBE))
 
     bare = "bare airflow.sdk"
     ours = "ours (operators + sensors)"
@@ -108,10 +120,14 @@ def main() -> int:
         print(f"(Airflow's provider discovery loaded {', '.join(discovery)}: provider metadata only)")
     ratio = med[ours]["wall"] / med[bare]["wall"]
     cpu_ratio = med[ours]["cpu"] / med[bare]["cpu"]
-    ok = cpu_ratio <= TARGET  # CPU time: wall clock on a shared machine swings by more than the 5% at stake
+    print(f"ours / bare airflow.sdk, separate interpreters: wall {ratio:.3f}, CPU {cpu_ratio:.3f}")
+    # The verdict uses the marginal cost measured in one process: separate interpreters differ by +-5% on their own.
+    extra_cpu = statistics.median(m["cpu"] for m in marginal)
+    marginal_ratio = (med[bare]["cpu"] + extra_cpu) / med[bare]["cpu"]
+    ok = marginal_ratio <= TARGET
     print(
-        f"ours / bare airflow.sdk: wall {ratio:.3f}, CPU {cpu_ratio:.3f} (target <= {TARGET:.2f}) "
-        f"{'MET' if ok else 'MISSED'}"
+        f"ours on top of airflow.sdk in one process: +{1000 * extra_cpu:.1f} ms CPU, ratio {marginal_ratio:.3f} "
+        f"(target <= {TARGET:.2f}) {'MET' if ok else 'MISSED'}"
     )
     print(f"official / bare airflow.sdk: wall {med['official databricks operators']['wall'] / med[bare]['wall']:.3f}")
     assert not forbidden, f"importing our operators/sensors loaded {forbidden}"

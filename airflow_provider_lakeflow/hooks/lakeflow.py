@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.hooks._auth import ConnectionSettings, settings_from_connection
 from airflow_provider_lakeflow.hooks._protocol import (
     ApiRequest,
@@ -47,7 +48,7 @@ class LakeflowHook(BaseHook):
     """
 
     conn_name_attr = "databricks_conn_id"
-    default_conn_name = "databricks_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "lakeflow"
     hook_name = "Databricks Lakeflow Connect"
 

@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
+from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow._hooks import make_hook as _hook
 from airflow_provider_lakeflow.connection_options import is_literal, validate_connection
-from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
 
 def mask_option_values(options: Any) -> None:
@@ -75,7 +78,7 @@ class LakeflowCreateConnectionOperator(BaseOperator):
         comment: str | None = None,
         properties: Mapping[str, str] | None = None,
         update_if_exists: bool = True,
-        databricks_conn_id: str = LakeflowHook.default_conn_name,
+        databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,7 +135,7 @@ class LakeflowCreateConnectionOperator(BaseOperator):
         body = self._check_arguments(templated=True)
         assert body is not None
         name, ctype, options = body["name"], body["connection_type"], body["options"]
-        hook = LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+        hook = _hook(self.databricks_conn_id)
         try:
             live = hook.run(api.get_connection(name))
         except NotFound:

@@ -20,15 +20,17 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow._hooks import make_hook as _hook
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.links import LakeflowUpdateLink
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+
 ON_ACTIVE_UPDATE_POLICIES = ("fail", "reuse", "wait", "cancel")
-DEFAULT_CONN_ID = LakeflowHook.default_conn_name
 
 
 def _default_deferrable() -> bool:
@@ -108,7 +110,7 @@ class _PipelineRefMixin:
 
     @property
     def hook(self) -> LakeflowHook:
-        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+        return _hook(self.databricks_conn_id)
 
     def resolve_pipeline_id(self, hook: LakeflowHook) -> str:
         from airflow_provider_lakeflow.hooks import api
@@ -164,7 +166,7 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
         from airflow_provider_lakeflow.spec import WRITE_ONLY_FIELDS, spec_differs
 
         spec = self._checked_spec()
-        hook = LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+        hook = _hook(self.databricks_conn_id)
         name = spec["name"]
         matches = hook.run(api.find_pipelines_by_name(name))
         if len(matches) > 1:

@@ -9,12 +9,15 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow._hooks import make_hook as _hook
 from airflow_provider_lakeflow.connection_options import check_connection_name, is_literal
-from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
 
 class LakeflowConnectionReadySensor(LakeflowSensor):
@@ -41,7 +44,7 @@ class LakeflowConnectionReadySensor(LakeflowSensor):
         *,
         connection_name: str,
         deferrable: bool | None = None,
-        databricks_conn_id: str = LakeflowHook.default_conn_name,
+        databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -56,7 +59,7 @@ class LakeflowConnectionReadySensor(LakeflowSensor):
 
     @property
     def hook(self) -> LakeflowHook:
-        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+        return _hook(self.databricks_conn_id)
 
     # -- the walk-through, once per try -------------------------------------------------------------------------------
     def _hint_already_logged(self, context: Context) -> bool:

@@ -9,13 +9,15 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
 
 class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
@@ -46,7 +48,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         success_states: Sequence[str] = ("COMPLETED",),
         failure_states: Sequence[str] = ("FAILED", "CANCELED"),
         deferrable: bool | None = None,
-        databricks_conn_id: str = LakeflowHook.default_conn_name,
+        databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

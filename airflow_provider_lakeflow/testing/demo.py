@@ -82,7 +82,7 @@ def _landed_rows(emulator: LakeflowEmulator) -> list[str]:
     lines = []
     for table in ("main.sales.account", "main.sales.opportunity"):
         cursor.execute(f"SELECT COUNT(*), MIN(id), MAX(id) FROM {table}")
-        count, first, last = cursor.fetchone()
+        count, first, last = cursor.fetchone() or (0, None, None)
         lines.append(f"{table}: {count} rows (ids {first}..{last})")
     cursor.execute("SELECT id, name, updated_at FROM main.sales.account ORDER BY id LIMIT :n", {"n": 3})
     for row in cursor.fetchall():
