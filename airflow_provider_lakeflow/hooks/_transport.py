@@ -43,6 +43,7 @@ class Credentials:
         self._headers: dict[str, str] | None = None
         self._headers_valid_until = 0.0
         self._session: Any = None  # requests.Session for the sync path
+        self._timeout: Any = None  # aiohttp.ClientTimeout for the async path
 
     # -- the SDK config ------------------------------------------------------------------------------------------
     def config(self) -> Config:
@@ -129,25 +130,27 @@ class Credentials:
 
     # -- async transport -------------------------------------------------------------------------------------------
     async def asend(self, request: ApiRequest) -> RawResponse:
-        import aiohttp
-
-        config = await self.aconfig()
+        # The per-poll path of every trigger: no copies of headers it does not need, nothing rebuilt per call.
+        config = self._config if self._config is not None else await self.aconfig()
         state = loop_state()
         headers = await self.aheaders(state)
         body = request.json_body()
         if body is not None:
             headers = {**headers, "Content-Type": "application/json"}
         url = request.url(config.host)
-        session = state.session()
-        timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
+        if self._timeout is None:
+            import aiohttp
+
+            self._timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
         try:
-            async with session.request(request.method, url, data=body, headers=headers, timeout=timeout) as response:
-                content = await response.read()
+            async with state.session().request(
+                request.method, url, data=body, headers=headers, timeout=self._timeout
+            ) as response:
                 return RawResponse(
                     status=response.status,
                     reason=response.reason or "",
-                    headers=dict(response.headers),
-                    content=content,
+                    headers=response.headers,
+                    content=await response.read(),
                     url=url,
                     method=request.method,
                 )
