@@ -8,7 +8,7 @@ None. Names follow OpenLineage's conventions for Databricks: namespace ``databri
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -72,17 +72,36 @@ def datasets(
     return inputs, outputs
 
 
-def operator_lineage(spec: dict, host: str, landed: Iterable[str] | None = None) -> Any:
-    """An ``OperatorLineage`` for the OpenLineage provider, or None when it is not installed."""
+def operator_lineage(
+    spec: dict,
+    host: str,
+    landed: Iterable[str] | None = None,
+    schemas: Mapping[str, list[tuple[str, str]]] | None = None,
+) -> Any:
+    """An ``OperatorLineage`` for the OpenLineage provider, or None when it is not installed.
+
+    ``schemas`` (columns per destination table, from the update's ``flow_definition`` events) adds a schema facet to
+    the outputs whose columns are known.
+    """
     try:
         from airflow.providers.openlineage.extractors import OperatorLineage
         from openlineage.client.event_v2 import Dataset
+        from openlineage.client.facet_v2 import schema_dataset
     except ImportError:
         return None
     inputs, outputs = datasets(spec, host, landed)
+    known = {table.lower(): columns for table, columns in (schemas or {}).items()}
+
+    def facets(name: str) -> dict[str, Any]:
+        columns = known.get(name.lower())
+        if not columns:
+            return {}
+        fields = [schema_dataset.SchemaDatasetFacetFields(name=column, type=kind) for column, kind in columns]
+        return {"schema": schema_dataset.SchemaDatasetFacet(fields=fields)}
+
     return OperatorLineage(
         inputs=[Dataset(namespace=d.namespace, name=d.name) for d in inputs],
-        outputs=[Dataset(namespace=d.namespace, name=d.name) for d in outputs],
+        outputs=[Dataset(namespace=d.namespace, name=d.name, facets=facets(d.name)) for d in outputs],
     )
 
 

@@ -257,7 +257,7 @@ def test_event_filters_and_paging(ws: tuple[Workspace, Clock]) -> None:
     clock.t += 10
     all_events = w.api_list_events(pid, None, 250, [], None)["events"]
     n = len(all_events)
-    assert n == 12
+    assert n == 13
     assert [e["level"] for e in w.api_list_events(pid, "level='ERROR'", 25, [], None)["events"]] == ["ERROR"] * 2
     assert len(w.api_list_events(pid, "level in ('ERROR', 'WARN')", 25, [], None)["events"]) == 2
     one = all_events[3]
@@ -275,7 +275,7 @@ def test_event_filters_and_paging(ws: tuple[Workspace, Clock]) -> None:
         if not token:
             break
     assert [e["id"] for e in seen] == [e["id"] for e in reversed(all_events) if e["level"] == "INFO"]
-    assert pages == 4  # 10 INFO events, 3 a page
+    assert pages == 4  # 11 INFO events, 3 a page
     with pytest.raises(Exception, match="unsupported clause"):
         w.api_list_events(pid, "origin.update_id = 'x'", 25, [], None)
 

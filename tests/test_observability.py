@@ -181,6 +181,10 @@ def test_run_operator_reports_lineage_after_a_run(airflow_db, lakeflow_emulator)
         (f"databricks://{host}", "main.sales.contact"),
     ]
     assert {d.namespace for d in lineage.inputs} == {"lakeflow-connect://salesforce_conn"}
+    # The schema facet comes from the update's flow_definition events.
+    for dataset in lineage.outputs:
+        fields = [(f.name, f.type) for f in dataset.facets["schema"].fields]
+        assert ("id", "LONG") in fields and ("updated_at", "TIMESTAMP") in fields
 
 
 def test_assets_published_per_landed_table(airflow_db, lakeflow_emulator, monkeypatch):

@@ -259,6 +259,24 @@ def table_metrics(events: Iterable[dict]) -> dict[str, dict[str, Any]]:
     return result
 
 
+def table_schemas(events: Iterable[dict]) -> dict[str, list[tuple[str, str]]]:
+    """Per destination table, its columns as the update's ``flow_definition`` events announce them."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    for event in events:
+        definition = (event.get("details") or {}).get("flow_definition")
+        if not definition or not definition.get("schema"):
+            continue
+        origin = event.get("origin") or {}
+        table = definition.get("output_dataset") or origin.get("dataset_name") or origin.get("flow_name")
+        if table:
+            result[table] = [
+                (str(field.get("name")), str(field.get("data_type") or field.get("type") or ""))
+                for field in definition["schema"]
+                if field.get("name")
+            ]
+    return result
+
+
 # --- Unity Catalog connections ----------------------------------------------------------------------------------------
 
 

@@ -539,6 +539,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         events = hook.run(api.update_events(pipeline_id, update_id))
         metrics = api.table_metrics(events)
         self._table_metrics = metrics
+        self._table_schemas = api.table_schemas(events)
         ti.xcom_push(key="table_metrics", value=metrics)
         for table, values in sorted(metrics.items()):
             self.log.info(
@@ -580,7 +581,11 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         landed = getattr(self, "_table_metrics", None)
         if landed is None:
             landed = task_instance.xcom_pull(task_ids=self.task_id, key="table_metrics")
-        return operator_lineage(spec, hook.host, landed=list(landed) if landed else None)
+        schemas = getattr(self, "_table_schemas", None)
+        update_id = self._update_id or task_instance.xcom_pull(task_ids=self.task_id, key="update_id")
+        if schemas is None and update_id:  # not the instance that ran the wait: read the update's events again
+            schemas = api.table_schemas(hook.run(api.update_events(pipeline_id, update_id)))
+        return operator_lineage(spec, hook.host, landed=list(landed) if landed else None, schemas=schemas)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         self._finish(context, event or {})

@@ -17,6 +17,17 @@ from typing import Any
 from airflow_provider_lakeflow.testing.emulator.query import format_timestamp
 from airflow_provider_lakeflow.testing.emulator.validation import report_table_name
 
+#: The columns of every table the emulator lands (the SQL warehouse creates them with these types), announced in each
+#: flow's ``flow_definition`` event as Databricks does.
+LANDED_SCHEMA = (
+    ("id", "LONG"),
+    ("name", "STRING"),
+    ("amount", "DECIMAL(12,2)"),
+    ("is_active", "BOOLEAN"),
+    ("created_date", "DATE"),
+    ("updated_at", "TIMESTAMP"),
+    ("_ingested_at", "TIMESTAMP"),
+)
 PHASES = ("QUEUED", "WAITING_FOR_RESOURCES", "INITIALIZING", "SETTING_UP_TABLES", "RUNNING")
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
 OUTCOMES = ("COMPLETED", "FAILED")
@@ -257,6 +268,7 @@ class Update:
         for state, start in zip(self.states, self.starts, strict=True):
             p.append((start, "update_progress", state))
             if state == "SETTING_UP_TABLES" and not self.request.get("validate_only"):
+                p.extend((start, "flow_definition", (f,)) for f in self.flows)
                 p.extend((start, "flow_progress", (f, "QUEUED")) for f in self.flows)
             elif state == "RUNNING":
                 p.extend((start, "flow_progress", (f, "RUNNING")) for f in self.flows)
@@ -340,6 +352,21 @@ class Update:
             if data == "FAILED":
                 ev["level"] = "ERROR"
                 ev["error"] = self._error()
+        elif kind == "flow_definition":
+            flow = data[0]
+            origin.update(
+                flow_id=str(uuid.uuid5(_EVENT_NS, f"{self.pipeline_id}/{flow.name}")),
+                flow_name=flow.name,
+                dataset_name=flow.name,
+            )
+            ev["message"] = f"Flow '{flow.name}' is defined as an ingestion flow."
+            ev["details"] = {
+                "flow_definition": {
+                    "output_dataset": flow.name,
+                    "flow_type": "INGESTION",
+                    "schema": [{"name": name, "data_type": kind_} for name, kind_ in LANDED_SCHEMA],
+                }
+            }
         else:
             flow, status = data[0], data[1]
             fraction = data[2] if len(data) > 2 else None
