@@ -50,7 +50,13 @@ async def _measure(targets: list[list[str]], poll: float) -> dict:
     tick_task = asyncio.create_task(ticker())
     await asyncio.sleep(0.05)
     triggers = [LakeflowPipelineUpdateTrigger(p, u, poll_interval=poll) for p, u in targets]
-    events = await asyncio.gather(*(anext(t.run()) for t in triggers))
+    tasks = []
+    for trigger in triggers:
+        # Started the way Airflow's triggerer starts them (create_triggers yields to the loop between two), not all in
+        # one loop iteration, which no triggerer does.
+        tasks.append(asyncio.ensure_future(anext(trigger.run())))
+        await asyncio.sleep(0)
+    events = await asyncio.gather(*tasks)
     stop = True
     await tick_task
     return {"max_stall": max_late, "max_busy_stall": max_busy, "statuses": [e.payload["status"] for e in events]}

@@ -328,20 +328,18 @@ _runtime_imported = False
 
 
 def _import_runtime() -> None:
-    """Import the async path's modules (in a worker thread).
+    """Import the async path's modules and freeze the process's long-lived objects (in a worker thread, once).
 
     Importing databricks-sdk allocates enough objects to set off two or three full garbage collections, each 100+ ms
     on a triggerer-sized heap, and a collection holds the GIL: the event loop would stall even though the import runs
-    in another thread. So the collector is paused for the import and everything loaded so far is frozen (moved out of
-    the collector's reach: these modules live as long as the process), which also keeps later full collections
-    short for every trigger in the process.
+    in another thread. So the collector is paused for the import, and everything loaded so far (Airflow, the SDK,
+    these modules: they live as long as the process) is frozen out of the collector's reach. Later full collections
+    then walk only what the triggers allocate, which keeps them short for every trigger in the process. This is done
+    once per process even when the modules were imported already, since the heap is what makes collections slow.
     """
     import gc
     import importlib
-    import sys
 
-    if all(name in sys.modules for name in RUNTIME_MODULES):
-        return
     was_enabled = gc.isenabled()
     gc.disable()
     try:
