@@ -259,7 +259,8 @@ class RetryPolicy:
         return {
             "retry": retry_if_exception(_retry),
             "wait": _wait,
-            "stop": lambda state: self.out_of_time(),
+            # Stop before a sleep that would end past the budget, not after it.
+            "stop": lambda state: self.out_of_time(getattr(state, "upcoming_sleep", 0.0)),
             "before_sleep": _before_sleep,
             "reraise": True,
         }
