@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow import __version__
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, RawResponse
+from airflow_provider_lakeflow.hooks._protocol import (
+    ApiRequest,
+    ConnectionLost,
+    RawResponse,
+    RequestNotSent,
+    RequestTimedOut,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -116,9 +123,12 @@ class Credentials:
         if body is not None:
             headers["Content-Type"] = "application/json"
         url = request.url(config.host)
-        response = self._session.request(
-            request.method, url, data=body, headers=headers, timeout=config.http_timeout_seconds
-        )
+        try:
+            response = self._session.request(
+                request.method, url, data=body, headers=headers, timeout=config.http_timeout_seconds
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _requests_failure(request, exc, config.http_timeout_seconds) from exc
         return RawResponse(
             status=response.status_code,
             reason=response.reason or "",
@@ -138,9 +148,9 @@ class Credentials:
         if body is not None:
             headers = {**headers, "Content-Type": "application/json"}
         url = request.url(config.host)
-        if self._timeout is None:
-            import aiohttp
+        import aiohttp
 
+        if self._timeout is None:
             self._timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
         try:
             async with state.session().request(
@@ -154,8 +164,27 @@ class Credentials:
                     url=url,
                     method=request.method,
                 )
-        except asyncio.TimeoutError as exc:
-            raise TimeoutError(f"{request.describe()} timed out after {config.http_timeout_seconds}s") from exc
+        except asyncio.TimeoutError as exc:  # aiohttp's ServerTimeoutError included
+            raise RequestTimedOut(f"{request.describe()} timed out after {config.http_timeout_seconds}s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise RequestNotSent(f"{request.describe()}: {exc}") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise ConnectionLost(f"{request.describe()}: {type(exc).__name__}: {exc}") from exc
+
+
+def _requests_failure(request: ApiRequest, exc: Exception, timeout: Any) -> TransportError:
+    """requests' exceptions as the protocol's: was the request sent, and did it time out."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return RequestNotSent(f"{request.describe()}: could not connect within {timeout}s")
+    if isinstance(exc, requests.Timeout):
+        return RequestTimedOut(f"{request.describe()} timed out after {timeout}s")
+    cause = exc.args[0] if exc.args else None
+    if isinstance(getattr(cause, "reason", None), urllib3.exceptions.NewConnectionError):
+        return RequestNotSent(f"{request.describe()}: {exc}")
+    return ConnectionLost(f"{request.describe()}: {type(exc).__name__}: {exc}")
 
 
 def _header_lifetime(config: Config) -> float:
