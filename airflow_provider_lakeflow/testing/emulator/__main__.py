@@ -28,6 +28,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="OAuth M2M service principal client id")
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET, help="OAuth M2M client secret")
     parser.add_argument("--update-seconds", type=float, default=3.0, help="duration of a default pipeline update")
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="answer /api/ requests beyond RPS per second with 429 and Retry-After (default: no limit)",
+    )
+    parser.add_argument("--rate-limit-burst", type=float, default=None, metavar="N", help="default: RPS")
     return parser.parse_args(argv)
 
 
@@ -40,6 +48,8 @@ async def serve(args: argparse.Namespace) -> None:
         clients={args.client_id: args.client_secret},
         update_seconds=args.update_seconds,
     )
+    if args.rate_limit:
+        workspace.set_rate_limit(args.rate_limit, args.rate_limit_burst)
     server = EmulatorServer(workspace, args.host, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -131,6 +131,17 @@ class ControlMethods:
     def clear_requests(self) -> None:
         self._call("clear_requests")
 
+    # ---- the workspace's request rate limit (ratelimit.py)
+    def set_rate_limit(self, requests_per_second: float | None, burst: float | None = None) -> None:
+        """Answer ``/api/`` requests beyond ``requests_per_second`` (bursts of ``burst``, default one second's worth)
+        with 429 and Retry-After; None lifts the limit. Also restarts the counts of ``request_rate``."""
+        self._call("set_rate_limit", requests_per_second=requests_per_second, burst=burst)
+
+    def request_rate(self) -> dict[str, Any]:
+        """The ``/api/`` requests seen since the last ``set_rate_limit``/``reset``: ``requests``, ``throttled``
+        (429s of the rate limit), ``peak_per_second`` (any one-second window), ``mean_per_second``."""
+        return dict(self._call("request_rate"))
+
     # ---- auth
     def expire_tokens(self) -> None:
         self._call("expire_tokens")

@@ -27,6 +27,7 @@ from airflow_provider_lakeflow.testing.emulator.query import (
     event_filter,
     pipeline_filter,
 )
+from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
 from airflow_provider_lakeflow.testing.emulator.updates import (
     TERMINAL,
     Flow,
@@ -104,6 +105,8 @@ CONTROL_OPS = (
     "requests",
     "clear_requests",
     "expire_tokens",
+    "set_rate_limit",
+    "request_rate",
     "set_token_ttl",
     "script_connections",
     "set_connection_state",
@@ -285,6 +288,7 @@ class Workspace:
         self._update_seconds = float(update_seconds)
         self.faults = FaultRegistry()
         self.request_log = RequestLog()
+        self.rate_limit = RateLimit()
         self._init_state()
 
     def _init_state(self) -> None:
@@ -919,6 +923,13 @@ class Workspace:
     def clear_requests(self) -> None:
         self.request_log.clear()
 
+    def set_rate_limit(self, requests_per_second: float | None, burst: float | None = None) -> None:
+        self.rate_limit.configure(requests_per_second, burst)
+        self.rate_limit.clear_stats()
+
+    def request_rate(self) -> dict[str, Any]:
+        return self.rate_limit.stats()
+
     def expire_tokens(self) -> None:
         """Revoke every OAuth token issued so far (PATs are unaffected); the next call with one gets 401."""
         with self._lock:
@@ -967,6 +978,8 @@ class Workspace:
             self._init_state()
             self.faults.clear()
             self.request_log.clear()
+            self.rate_limit.configure(None)
+            self.rate_limit.clear_stats()
 
     # ---- accessors for assertions (wire-shaped dicts)
     def pipeline(self, pipeline_id_or_name: str) -> dict[str, Any]:
