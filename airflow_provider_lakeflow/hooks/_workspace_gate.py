@@ -2,8 +2,9 @@
 
 Every request a process sends to a workspace passes its :class:`WorkspaceGate`:
 
-- **Budget.** A token bucket (GCRA: a request is admitted at ``max(now, previous slot + 1/rate - burst)``) at
-  ``max_requests_per_second`` (connection extra; :data:`DEFAULT_MAX_REQUESTS_PER_SECOND`). Waiting for a slot is a
+- **Budget.** At most ``max_requests_per_second`` (connection extra; :data:`DEFAULT_MAX_REQUESTS_PER_SECOND`) in
+  any one-second window, paced by a token bucket (GCRA: a request's slot is ``previous slot + 1/rate``, with short
+  bursts of :data:`BURST_FRACTION` of the rate). Waiting for a slot is a
   sleep the driver carries out (``asyncio.sleep`` on the event loop), never an error. A 429 halves the rate (once per
   episode), pauses the workspace's requests for its Retry-After, and the rate then climbs back linearly to the budget
   over :data:`RECOVERY_SECONDS`. The first time waits are throttled the log says so, once per episode.
@@ -24,6 +25,7 @@ import math
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +69,7 @@ class WorkspaceGate:
         self._last_throttled = -math.inf
         #: bumped when a 429 resets the schedule: a request that waited on an older slot takes a new one
         self.epoch = 0
+        self._window: deque[float] = deque()  # when the requests of the last second went out
         self._inflight: dict[tuple[Any, ...], asyncio.Future[RawResponse | None]] = {}
         self._answers: dict[tuple[Any, ...], tuple[float, RawResponse]] = {}
         self._longest_max_age = 0.0
@@ -106,14 +109,32 @@ class WorkspaceGate:
         return delay, epoch
 
     def admission(self) -> Iterator[float]:
-        """The pauses before a request may go: sleep each one; a 429 meanwhile means a new slot (and more pauses)."""
+        """The pauses before a request may go: sleep each one; a 429 meanwhile means a new slot (and more pauses).
+
+        Slots are handed out ahead of time; a busy event loop can wake several sleepers late and together, so the
+        request finally also checks the requests actually sent in the last second.
+        """
         while True:
             delay, epoch = self.reserve()
-            if delay <= 0.0:
-                return
-            yield delay
-            if epoch == self.epoch:
-                return
+            if delay > 0.0:
+                yield delay
+                if epoch != self.epoch:
+                    continue
+            while (late := self._record_send()) > 0.0:
+                yield late
+            return
+
+    def _record_send(self) -> float:
+        """Count this request as sent now, or say how long until the last second's window has room for it."""
+        with self._lock:
+            now = self.clock()
+            window = self._window
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= max(1.0, self.rate):
+                return window[0] + 1.0 - now + 1e-3
+            window.append(now)
+            return 0.0
 
     def observe(self, raw: RawResponse) -> None:
         """Every response passes here: a 429 shrinks the rate and pauses the workspace for its Retry-After."""

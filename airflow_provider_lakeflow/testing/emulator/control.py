@@ -139,7 +139,8 @@ class ControlMethods:
 
     def request_rate(self) -> dict[str, Any]:
         """The ``/api/`` requests seen since the last ``set_rate_limit``/``reset``: ``requests``, ``throttled``
-        (429s of the rate limit), ``peak_per_second`` (any one-second window), ``mean_per_second``."""
+        (429s of the rate limit), ``peak_per_second`` (any one-second window), ``peak_per_second_over_5s`` (any
+        five-second window, divided by 5), ``mean_per_second``."""
         return dict(self._call("request_rate"))
 
     # ---- auth

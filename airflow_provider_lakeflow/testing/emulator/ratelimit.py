@@ -4,7 +4,8 @@ Off by default. ``set_rate_limit(requests_per_second, burst)`` (control call) or
 token bucket over the ``/api/`` routes (OAuth, discovery and control routes are not limited); a request beyond it
 gets ``429 {"error_code": "REQUEST_LIMIT_EXCEEDED"}`` and ``Retry-After`` (whole seconds until a token is free, at
 least 1). Whether limited or not, the emulator counts the ``/api/`` requests it sees: ``request_rate()`` reports
-their number, the 429s, the mean rate and the peak over any one-second window.
+their number, the 429s, the mean rate, and the peak rate over any one-second window and over any five-second window
+(less sensitive to a client or server that was descheduled for a moment and then sent or read several at once).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class RateLimit:
     def clear_stats(self) -> None:
         with self._lock:
             self._window: deque[float] = deque()
+            self._window_5s: deque[float] = deque()
+            self._peak_5s = 0
             self._count = 0
             self._throttled = 0
             self._peak = 0
@@ -61,6 +64,11 @@ class RateLimit:
             while window[0] <= now - 1.0:
                 window.popleft()
             self._peak = max(self._peak, len(window))
+            window = self._window_5s
+            window.append(now)
+            while window[0] <= now - 5.0:
+                window.popleft()
+            self._peak_5s = max(self._peak_5s, len(window))
             rate = self.requests_per_second
             if rate is None:
                 return None
@@ -79,6 +87,7 @@ class RateLimit:
                 "requests": self._count,
                 "throttled": self._throttled,
                 "peak_per_second": self._peak,
+                "peak_per_second_over_5s": self._peak_5s / 5.0,
                 "mean_per_second": self._count / span if span > 0 else float(self._count),
                 "requests_per_second": self.requests_per_second,
                 "burst": self.burst if self.requests_per_second else None,
