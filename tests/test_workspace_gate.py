@@ -390,3 +390,29 @@ def test_max_requests_per_second_is_read() -> None:
         known_attributes=frozenset(),
     )
     assert _workspace_gate.gate_for(settings).limit == 12.5
+
+
+# ------------------------------------------------------------------------------------------- process-wide caches
+def test_rotated_secrets_do_not_pile_up_in_the_credential_cache() -> None:
+    from airflow_provider_lakeflow.hooks import _transport
+
+    def settings(conn_id: str, secret: str) -> Any:
+        return settings_from_connection(
+            conn_id,
+            host="https://x.cloud.databricks.com",
+            login=None,
+            password=secret,
+            extra=None,
+            known_attributes=frozenset(),
+        )
+
+    _transport._CREDENTIALS.clear()
+    first = _transport.credentials_for(settings("rotating", "secret-1"))
+    assert _transport.credentials_for(settings("rotating", "secret-1")) is first
+    for i in range(2, 50):
+        rotated = _transport.credentials_for(settings("rotating", f"secret-{i}"))
+    assert list(_transport._CREDENTIALS) == ["rotating"] and rotated.settings.secrets == ("secret-49",)
+    for i in range(_transport.MAX_CACHED_CONNECTIONS + 10):
+        _transport.credentials_for(settings(f"conn-{i}", "s"))
+    assert len(_transport._CREDENTIALS) == _transport.MAX_CACHED_CONNECTIONS
+    _transport._CREDENTIALS.clear()

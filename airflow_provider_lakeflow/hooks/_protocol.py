@@ -1,4 +1,4 @@
-"""The one place that decides requests, responses, errors and retries, for the sync and the async path alike.
+"""Requests, responses and errors, for the sync and the async path alike (retries: ``_retrying``).
 
 Operations are written sans-IO: a generator yields :class:`ApiRequest` objects and receives the decoded JSON of
 each response (or has the final exception thrown into it). ``LakeflowHook.run`` drives a generator over

@@ -1,10 +1,11 @@
 """Transports: the only part that differs between the sync (requests) and async (aiohttp) paths.
 
 Both send an :class:`~._protocol.ApiRequest` with headers from databricks-sdk's credential provider and return a
-:class:`~._protocol.RawResponse`. Everything else (error mapping, retries, operations) lives in ``_protocol``.
+:class:`~._protocol.RawResponse`, and turns its library's exceptions into the protocol's ``TransportError`` kinds.
+Everything else lives in ``_protocol`` (errors), ``_retrying`` (retries) and ``_workspace_gate`` (the budget).
 
-Per process there is one :class:`Credentials` per connection fingerprint (one databricks-sdk ``Config``, so one
-token cache) and, per event loop, one aiohttp session: a thousand triggers on one triggerer share them.
+Per process there is one :class:`Credentials` per connection, for its current settings (one databricks-sdk ``Config``,
+so one token cache) and, per event loop, one aiohttp session: a thousand triggers on one triggerer share them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,7 @@ class Credentials:
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
+        self.fingerprint = settings.fingerprint()
         self._config: Config | None = None
         self._build_lock = threading.Lock()
         self._headers: dict[str, str] | None = None
@@ -218,17 +221,27 @@ def build_config(settings: ConnectionSettings) -> Config:
         ) from None
 
 
-_CREDENTIALS: dict[str, Credentials] = {}
+#: Connections whose credentials a process keeps (least recently used beyond it are dropped).
+MAX_CACHED_CONNECTIONS = 256
+_CREDENTIALS: OrderedDict[str, Credentials] = OrderedDict()
 _CREDENTIALS_LOCK = threading.Lock()
 
 
 def credentials_for(settings: ConnectionSettings) -> Credentials:
+    """The process's credentials for this connection: one entry per connection id, replaced when its settings (a
+    rotated secret, say) change, so a long-lived triggerer does not keep a token cache per old secret."""
     key = settings.fingerprint()
-    found = _CREDENTIALS.get(key)
-    if found is not None:
+    found = _CREDENTIALS.get(settings.conn_id)
+    if found is not None and found.fingerprint == key:
         return found
     with _CREDENTIALS_LOCK:
-        return _CREDENTIALS.setdefault(key, Credentials(settings))
+        found = _CREDENTIALS.get(settings.conn_id)
+        if found is None or found.fingerprint != key:
+            found = _CREDENTIALS[settings.conn_id] = Credentials(settings)
+        _CREDENTIALS.move_to_end(settings.conn_id)
+        while len(_CREDENTIALS) > MAX_CACHED_CONNECTIONS:
+            _CREDENTIALS.popitem(last=False)
+        return found
 
 
 class _LoopState:

@@ -249,14 +249,12 @@ _runtime_imported = False
 
 
 def _import_runtime() -> None:
-    """Import the async path's modules and freeze the process's long-lived objects (in a worker thread, once).
+    """Import the async path's modules (in a worker thread, once per process).
 
-    Importing databricks-sdk allocates enough objects to set off two or three full garbage collections, each 100+ ms
-    on a triggerer-sized heap, and a collection holds the GIL: the event loop would stall even though the import runs
-    in another thread. So the collector is paused for the import, and everything loaded so far (Airflow, the SDK,
-    these modules: they live as long as the process) is frozen out of the collector's reach. Later full collections
-    then walk only what the triggers allocate, which keeps them short for every trigger in the process. This is done
-    once per process even when the modules were imported already, since the heap is what makes collections slow.
+    Importing databricks-sdk allocates enough objects to set off full garbage collections, which hold the GIL and so
+    would stall the event loop even though the import runs in another thread: the collector is paused for the import
+    and resumed after it. Nothing else about garbage collection changes (no ``gc.freeze``: that would change it for
+    every trigger of every provider in the triggerer).
     """
     import gc
     import importlib
@@ -267,7 +265,6 @@ def _import_runtime() -> None:
         for name in RUNTIME_MODULES:
             importlib.import_module(name)
     finally:
-        gc.freeze()
         if was_enabled:
             gc.enable()
 
