@@ -12,6 +12,7 @@ import difflib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 #: Defaults that keep a task from hanging: the SDK's own defaults retry for 300 s, which blocks
@@ -71,12 +72,17 @@ class ConnectionSettings:
     def host(self) -> str | None:
         return self.config_kwargs.get("host")
 
-    def fingerprint(self) -> str:
-        """A stable key for per-process caches; secrets are hashed, never kept in the key itself."""
+    @cached_property
+    def _fingerprint(self) -> str:
         import hashlib
 
         blob = json.dumps(dict(self.config_kwargs), sort_keys=True, default=str).encode()
         return f"{self.conn_id}:{hashlib.sha256(blob).hexdigest()[:32]}"
+
+    def fingerprint(self) -> str:
+        """A stable key for per-process caches; secrets are hashed, never kept in the key itself. Computed once
+        per settings object (the triggers of a process share one per connection)."""
+        return self._fingerprint
 
 
 def config_attribute_names() -> frozenset[str]:
