@@ -416,3 +416,21 @@ def test_rotated_secrets_do_not_pile_up_in_the_credential_cache() -> None:
         _transport.credentials_for(settings(f"conn-{i}", "s"))
     assert len(_transport._CREDENTIALS) == _transport.MAX_CACHED_CONNECTIONS
     _transport._CREDENTIALS.clear()
+
+
+@pytest.mark.parametrize(("setting", "frozen"), [(None, True), ("false", False)])
+def test_gc_freeze_is_a_setting(setting: str | None, frozen: bool) -> None:
+    """``[lakeflow] gc_freeze`` (default on) decides whether the first trigger of a process freezes the heap."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__LAKEFLOW__GC_FREEZE"}
+    if setting is not None:
+        env["AIRFLOW__LAKEFLOW__GC_FREEZE"] = setting
+    code = (
+        "import asyncio, gc\n"
+        "from airflow_provider_lakeflow.hooks.lakeflow import _import_runtime_off_loop\n"
+        "asyncio.run(_import_runtime_off_loop())\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert (int(out.stdout.split()[-1]) > 0) is frozen
