@@ -6,9 +6,9 @@ Two scenarios, each variant in a fresh subprocess (warmed up: imports, connectio
 emulator in its own process, side by side in one run:
 
 1. **Rate-limited workspace.** The emulator answers beyond ``--limit`` requests per second (burst: one second's
-   worth) with 429 and Retry-After. ``--waits`` waits of ours (``LakeflowPipelineUpdateTrigger``, default budget),
-   then as many of the official provider's ``DatabricksExecutionTrigger`` (``jobs/runs/get``), both polling every
-   ``--poll`` seconds for updates/runs of ``--update-seconds``: a demand of about twice the limit. Reported: how the
+   worth) with 429 and Retry-After. ``--waits`` waits of ours (``LakeflowPipelineUpdateTrigger``, default budget;
+   then with a budget of 100/s, twice the limit, which the 429s must shrink), then as many of the official
+   provider's ``DatabricksExecutionTrigger`` (``jobs/runs/get``), all polling every ``--poll`` seconds for updates/runs of ``--update-seconds``: a demand of about twice the limit. Reported: how the
    waits ended, requests, the 429s as a share of requests, the peak request rates the emulator saw.
 2. **Restart storm.** ``--storm`` waits of ours created at once, as a triggerer re-creates them after a restart or a
    failover, on updates that outlast the run; cancelled after ``--storm-seconds``. Reported: the request rate the
@@ -92,8 +92,12 @@ def worker(args: argparse.Namespace) -> None:
 
 
 # ============================================================================================ parent
-def run_variant(variant: str, args: argparse.Namespace, n: int, *, limit: float | None, seconds: float | None) -> dict:
+def run_variant(name: str, args: argparse.Namespace, n: int, *, limit: float | None, seconds: float | None) -> dict:
+    """``name`` is a variant, or ``ours@R``: ours with the connection extra ``max_requests_per_second`` R."""
     from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
+
+    variant, _, budget = name.partition("@")
+    extras = {"extra": {"max_requests_per_second": float(budget)}} if budget else {}
 
     extra = ("--rate-limit", str(limit)) if limit else ()
     with (
@@ -108,7 +112,7 @@ def run_variant(variant: str, args: argparse.Namespace, n: int, *, limit: float 
         env = {
             **os.environ,
             "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(
-                {"conn_type": "lakeflow", "host": url, "password": "emulator-token"}
+                {"conn_type": "lakeflow", "host": url, "password": "emulator-token", **extras}
             ),
             "AIRFLOW_CONN_DBX_OFFICIAL": json.dumps(
                 {
@@ -124,7 +128,7 @@ def run_variant(variant: str, args: argparse.Namespace, n: int, *, limit: float 
         }
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant, "--url", url, "--dir", tmp]
         cmd += ["--poll", str(args.poll)] + (["--seconds", str(seconds)] if seconds else [])
-        log_path = os.path.join(tempfile.gettempdir(), f"workspace_budget-{variant}-{n}.log")
+        log_path = os.path.join(tempfile.gettempdir(), f"workspace_budget-{name}-{n}.log")
         with open(log_path, "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
             try:
@@ -162,7 +166,11 @@ def main() -> int:
     parser.add_argument("--storm", type=int, default=5000)
     parser.add_argument("--storm-seconds", type=float, default=60.0)
     parser.add_argument("--scenarios", default="limited,storm")
-    parser.add_argument("--variants", default="ours,official", help="scenario 1's variants")
+    parser.add_argument(
+        "--variants",
+        default="ours,ours@100,official",
+        help="scenario 1's variants; ours@R: ours with max_requests_per_second R (above the limit: the 429s shrink it)",
+    )
     parser.add_argument("--worker", choices=("ours", "official", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -207,12 +215,12 @@ def main() -> int:
             print(f"  running {variant} ...", flush=True)
             r = run_variant(variant, args, args.waits, limit=args.limit, seconds=None)
             rows.append(row(variant, args.waits, r))
-            if variant == "ours":
+            if variant.startswith("ours"):
                 share = r["throttled"] / max(1, r["requests"])
                 ok = r["statuses"] == {"success": args.waits} and share < TARGET_THROTTLED_SHARE
                 verdicts.append(ok)
                 print(
-                    f"  ours: every wait succeeded: {r['statuses'] == {'success': args.waits}}; 429s "
+                    f"  {variant}: every wait succeeded: {r['statuses'] == {'success': args.waits}}; 429s "
                     f"{100 * share:.2f}% of requests (target < {100 * TARGET_THROTTLED_SHARE:.0f}%): "
                     f"{'MET' if ok else 'MISSED'}",
                     flush=True,
