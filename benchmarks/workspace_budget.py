@@ -8,8 +8,9 @@ emulator in its own process, side by side in one run:
 1. **Rate-limited workspace.** The emulator answers beyond ``--limit`` requests per second (burst: one second's
    worth) with 429 and Retry-After. ``--waits`` waits of ours (``LakeflowPipelineUpdateTrigger``, default budget;
    then with a budget of 100/s, twice the limit, which the 429s must shrink), then as many of the official
-   provider's ``DatabricksExecutionTrigger`` (``jobs/runs/get``), all polling every ``--poll`` seconds for updates/runs of ``--update-seconds``: a demand of about twice the limit. Reported: how the
-   waits ended, requests, the 429s as a share of requests, the peak request rates the emulator saw.
+   provider's ``DatabricksExecutionTrigger`` (``jobs/runs/get``), all polling every ``--poll`` seconds for
+   updates/runs of ``--update-seconds``: a demand of about twice the limit. Reported: how the waits ended, requests,
+   the 429s as a share of requests, the peak request rates the emulator saw.
 2. **Restart storm.** ``--storm`` waits of ours created at once, as a triggerer re-creates them after a restart or a
    failover, on updates that outlast the run; cancelled after ``--storm-seconds``. Reported: the request rate the
    emulator saw over that window against the budget; the floor (bare aiohttp, every first poll at once, no budget)
