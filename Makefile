@@ -9,7 +9,7 @@ VENV2 := .venv-af2
 VENV_BENCH := .venv-bench
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint test-af3 test-af2 venvs clean release-check bench
+.PHONY: demo test lint test-af3 test-af2 venvs clean release-check bench bench-budget
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
@@ -70,6 +70,12 @@ bench: $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python benchmarks/parse_cost.py
 	$(VENV_BENCH)/bin/python benchmarks/api_economy.py
 	$(VENV_BENCH)/bin/python benchmarks/triggerer_scale.py --triggers $(BENCH_N)
+
+# Issue 10's scale numbers (a few minutes each on 2 cores): 10,000 waits, a rate-limited workspace, a restart storm.
+bench-budget: $(VENV_BENCH)/.installed
+	$(VENV_BENCH)/bin/python benchmarks/triggerer_scale.py --triggers 10000 --poll 10 --update-seconds 60 \
+		--budget 2000 --variants ours,floor
+	$(VENV_BENCH)/bin/python benchmarks/workspace_budget.py
 
 clean:
 	rm -rf $(VENV3) $(VENV2) .pytest_cache .mypy_cache .ruff_cache

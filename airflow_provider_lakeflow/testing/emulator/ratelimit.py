@@ -41,6 +41,11 @@ class RateLimit:
             self._tokens = self.burst
             self._updated = self._clock()
 
+    def set(self, requests_per_second: float | None, burst: float | None = None) -> None:
+        """The ``set_rate_limit`` control operation: a new limit (None lifts it), and the counts start over."""
+        self.configure(requests_per_second, burst)
+        self.clear_stats()
+
     def clear_stats(self) -> None:
         with self._lock:
             self._window: deque[float] = deque()
