@@ -675,6 +675,17 @@ class SqlEngine:
         return self.chunk(st, index)
 
     # -- control ----------------------------------------------------------------------------------------------------
+    def set_warehouses(self, warehouse_ids: list[str]) -> None:
+        self.warehouses = {str(w) for w in warehouse_ids}
+
+    def set_chunk_rows(self, rows: int) -> None:
+        if int(rows) < 1:
+            raise ValueError("rows must be at least 1")
+        self.chunk_rows = int(rows)
+
+    def clear_scripts(self) -> None:
+        self.rules.clear()
+
     def script_statement(
         self,
         pattern: str,
