@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
+from airflow_provider_lakeflow.operators._common import _check_pipeline_ref, _PipelineRefMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
