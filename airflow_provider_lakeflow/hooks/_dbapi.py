@@ -1,7 +1,7 @@
 """A DB-API 2.0 (PEP 249) connection and cursor over the Databricks SQL Statement Execution API.
 
 Requests go through ``LakeflowHook.run`` (the shared retry policy, auth and databricks-sdk error mapping); the
-statement life cycle is a sans-IO operation like those in :mod:`airflow_provider_lakeflow.hooks.api`.
+statement life cycle is a sans-IO operation like those in :mod:`airflow_provider_lakeflow.hooks.operations`.
 
 - Parameters are bound server-side as the API's named parameters (``:name`` markers); ``%(name)s``, ``%s`` and ``?``
   markers are rewritten to ``:name`` markers (outside literals and comments) and values are never formatted into SQL.
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lakeflow._sqltext import CODE, tokens
+from airflow_provider_lakeflow._sql_lexer import CODE, tokens
 from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation, Sleep
 
 if TYPE_CHECKING:

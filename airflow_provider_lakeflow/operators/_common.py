@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_provider_lakeflow._hooks import make_hook as _hook
 from airflow_provider_lakeflow.errors import LakeflowInputError
 
 if TYPE_CHECKING:
@@ -131,7 +130,9 @@ class _HookMixin:
 
     @cached_property
     def hook(self) -> LakeflowHook:
-        return _hook(self.databricks_conn_id)
+        from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook  # at run time: DAG parsing never loads it
+
+        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
 
 
 class _PipelineRefMixin(_HookMixin):
@@ -141,7 +142,7 @@ class _PipelineRefMixin(_HookMixin):
     pipeline_name: str | None
 
     def resolve_pipeline_id(self, hook: LakeflowHook) -> str:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         _check_pipeline_ref(self.pipeline_id, self.pipeline_name)
-        return hook.run(api.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))
+        return hook.run(ops.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))

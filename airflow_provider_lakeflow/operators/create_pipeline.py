@@ -16,13 +16,13 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow._hooks import make_hook as _hook
+from airflow_provider_lakeflow.operators._common import _HookMixin
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-class LakeflowCreateIngestionPipelineOperator(BaseOperator):
+class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
     """Create a Lakeflow Connect pipeline, or bring the one with the same name up to date.
 
     :param spec: the pipeline body as for ``databricks pipelines create --json``: a dict, a JSON string, or a path
@@ -65,13 +65,13 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
         return spec
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.spec import WRITE_ONLY_FIELDS, spec_differs
 
         spec = self._checked_spec()
-        hook = _hook(self.databricks_conn_id)
+        hook = self.hook
         name = spec["name"]
-        matches = hook.run(api.find_pipelines_by_name(name))
+        matches = hook.run(ops.find_pipelines_by_name(name))
         if len(matches) > 1:
             ids = ", ".join(sorted(p["pipeline_id"] for p in matches))
             raise AirflowFailException(
@@ -79,16 +79,16 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
                 "this operator identifies a pipeline by its exact name."
             )
         if not matches:
-            pipeline_id = hook.run(api.create_pipeline(spec))
+            pipeline_id = hook.run(ops.create_pipeline(spec))
             self.log.info("Created pipeline '%s': %s", name, pipeline_id)
         else:
             pipeline_id = matches[0]["pipeline_id"]
-            live = hook.run(api.get_pipeline(pipeline_id)).get("spec") or {}
+            live = hook.run(ops.get_pipeline(pipeline_id)).get("spec") or {}
             comparable = {k: v for k, v in spec.items() if k not in WRITE_ONLY_FIELDS}
             if not spec_differs(comparable, live):
                 self.log.info("Pipeline '%s' (%s) already matches the spec; nothing to do", name, pipeline_id)
             elif self.update_if_exists:
-                hook.run(api.edit_pipeline(pipeline_id, spec))
+                hook.run(ops.edit_pipeline(pipeline_id, spec))
                 self.log.info("Updated pipeline '%s' (%s) to the spec", name, pipeline_id)
             else:
                 self.log.warning(
@@ -96,7 +96,7 @@ class LakeflowCreateIngestionPipelineOperator(BaseOperator):
                     name,
                     pipeline_id,
                 )
-        context["ti"].xcom_push(key="pipeline_url", value=api.pipeline_url(hook.host, pipeline_id))
+        context["ti"].xcom_push(key="pipeline_url", value=ops.pipeline_url(hook.host, pipeline_id))
         self._lineage_input = (spec, hook.host)
         return pipeline_id
 

@@ -152,16 +152,16 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return _execute_resumable_with_variables(self, context)
 
     def submit_job(self, context: Context) -> str:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         full, partial = self._check_arguments(templated=True)
         hook = self.hook
         pipeline_id = self._pipeline_id(hook)
-        pipeline = hook.run(api.get_pipeline(pipeline_id))
-        active = api.active_update(pipeline)
+        pipeline = hook.run(ops.get_pipeline(pipeline_id))
+        active = ops.active_update(pipeline)
         if active is not None:
             active_id = active["update_id"]
-            url = api.update_url(hook.host, pipeline_id, active_id)
+            url = ops.update_url(hook.host, pipeline_id, active_id)
             if self.on_active_update == "fail":
                 raise AirflowFailException(
                     f"Pipeline {pipeline_id} already has an active update {active_id} ({active.get('state')}): {url}. "
@@ -174,22 +174,22 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 self.log.info(
                     "Stopping the active update %s of pipeline %s before starting one", active_id, pipeline_id
                 )
-                hook.run(api.stop_pipeline(pipeline_id))
+                hook.run(ops.stop_pipeline(pipeline_id))
             self.log.info("Waiting for update %s of pipeline %s to end before starting one", active_id, pipeline_id)
             outcome = self._wait_in_worker(
                 hook,
                 pipeline_id,
                 active_id,
                 end_time=self._end_time(context),
-                success_states=api.TERMINAL_UPDATE_STATES,
+                success_states=ops.TERMINAL_UPDATE_STATES,
             )
             if outcome.status == "timeout":
                 raise AirflowException(f"{outcome.message}. No update was started: the wait for it timed out.")
-            pipeline = hook.run(api.get_pipeline(pipeline_id))
+            pipeline = hook.run(ops.get_pipeline(pipeline_id))
         update_id = hook.run(
-            api.start_update(
+            ops.start_update(
                 pipeline_id,
-                known_update_ids=api.update_ids(pipeline),
+                known_update_ids=ops.update_ids(pipeline),
                 full_refresh=self.full_refresh,
                 full_refresh_selection=full,
                 refresh_selection=partial,
@@ -205,11 +205,11 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def _adopt(self, context: Context, hook: LakeflowHook, pipeline_id: str, update_id: str) -> str:
         """Make ``update_id`` this task's update: XComs go out before any waiting, so they survive a failure."""
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         self._update_id = update_id
         ti = context["ti"]
-        url = api.update_url(hook.host, pipeline_id, update_id)
+        url = ops.update_url(hook.host, pipeline_id, update_id)
         ti.xcom_push(key="pipeline_id", value=pipeline_id)
         ti.xcom_push(key="update_id", value=update_id)
         ti.xcom_push(key="update_url", value=url)
@@ -217,10 +217,10 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return str(UpdateRef(pipeline_id, update_id))
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         pipeline_id, update_id = UpdateRef.parse(external_id)
-        update = self.hook.run(api.get_update(pipeline_id, update_id))
+        update = self.hook.run(ops.get_update(pipeline_id, update_id))
         return str(update.get("state"))
 
     def is_job_active(self, status: str) -> bool:
@@ -240,12 +240,12 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             return update_id
         end_time = self._end_time(context)
         if self.deferrable:
-            from airflow_provider_lakeflow.hooks import api
+            from airflow_provider_lakeflow.hooks import operations as ops
             from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
             # Check once before deferring: an update that already ended needs no triggerer round trip.
-            update = hook.run(api.get_update(pipeline_id, update_id))
-            if update.get("state") in api.TERMINAL_UPDATE_STATES:
+            update = hook.run(ops.get_update(pipeline_id, update_id))
+            if update.get("state") in ops.TERMINAL_UPDATE_STATES:
                 outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
                 self._finish(context, outcome.as_event())
                 return update_id
@@ -323,17 +323,17 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         )
 
     def _stop(self, hook: LakeflowHook, pipeline_id: str, update_id: str, *, reason: str) -> None:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         self.log.warning("Stopping update %s of pipeline %s (%s)", update_id, pipeline_id, reason)
         try:
-            hook.run(api.stop_pipeline(pipeline_id))
+            hook.run(ops.stop_pipeline(pipeline_id))
         except Exception as exc:  # the task is failing anyway; say why the stop did not happen
             self.log.error("Could not stop pipeline %s: %s: %s", pipeline_id, type(exc).__name__, exc)
 
     def _finish(self, context: Context, event: dict[str, Any]) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.triggers.base import check_event
 
         event = check_event(event, "LakeflowPipelineUpdateTrigger")
@@ -350,10 +350,10 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             raise AirflowException(
                 f"Waiting for update {update_id} of pipeline {pipeline_id} failed: {event['message']}"
             )
-        events = hook.run(api.update_events(pipeline_id, update_id))
-        metrics = api.table_metrics(events)
+        events = hook.run(ops.update_events(pipeline_id, update_id))
+        metrics = ops.table_metrics(events)
         self._table_metrics = metrics
-        self._table_schemas = api.table_schemas(events)
+        self._table_schemas = ops.table_schemas(events)
         ti.xcom_push(key="table_metrics", value=metrics)
         for table, values in sorted(metrics.items()):
             self.log.info(
@@ -384,21 +384,21 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (with apache-airflow-providers-openlineage installed): sources in, landed tables out."""
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.lineage import operator_lineage
 
         pipeline_id = self._resolved_pipeline_id or task_instance.xcom_pull(task_ids=self.task_id, key="pipeline_id")
         if not pipeline_id:
             return None
         hook = self.hook
-        spec = hook.run(api.get_pipeline(pipeline_id)).get("spec") or {}
+        spec = hook.run(ops.get_pipeline(pipeline_id)).get("spec") or {}
         landed = getattr(self, "_table_metrics", None)
         if landed is None:
             landed = task_instance.xcom_pull(task_ids=self.task_id, key="table_metrics")
         schemas = getattr(self, "_table_schemas", None)
         update_id = self._update_id or task_instance.xcom_pull(task_ids=self.task_id, key="update_id")
         if schemas is None and update_id:  # not the instance that ran the wait: read the update's events again
-            schemas = api.table_schemas(hook.run(api.update_events(pipeline_id, update_id)))
+            schemas = ops.table_schemas(hook.run(ops.update_events(pipeline_id, update_id)))
         return operator_lineage(spec, hook.host, landed=list(landed) if landed else None, schemas=schemas)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:

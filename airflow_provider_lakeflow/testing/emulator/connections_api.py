@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, invalid
+from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token
 from airflow_provider_lakeflow.testing.emulator.model import CONNECTION_TYPES, Connection, WorkspaceState, now_ms
-from airflow_provider_lakeflow.testing.emulator.query import decode_token, encode_token
 
 _CONNECTIONS_PAGE = 50
 

@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, conflict, invalid
+from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, pipeline_filter
 from airflow_provider_lakeflow.testing.emulator.model import Pipeline, now_ms
-from airflow_provider_lakeflow.testing.emulator.query import decode_token, encode_token, pipeline_filter
 from airflow_provider_lakeflow.testing.emulator.updates import TERMINAL
 from airflow_provider_lakeflow.testing.emulator.updates_api import UpdatesApi
 from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_spec

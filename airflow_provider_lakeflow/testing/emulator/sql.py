@@ -37,7 +37,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lakeflow._sqltext import CODE, COMMENT, IDENT, STRING, tokens, unquote_string
+from airflow_provider_lakeflow._sql_lexer import CODE, COMMENT, IDENT, STRING, tokens, unquote_string
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
 
 if TYPE_CHECKING:

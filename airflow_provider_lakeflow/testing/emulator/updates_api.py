@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import conflict, invalid, not_found
+from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, event_filter
 from airflow_provider_lakeflow.testing.emulator.model import Pipeline, WorkspaceState
-from airflow_provider_lakeflow.testing.emulator.query import decode_token, encode_token, event_filter
 from airflow_provider_lakeflow.testing.emulator.updates import Flow, Update, match_flow, pipeline_flows
 
 _UPDATE_REQUEST_FIELDS = (
