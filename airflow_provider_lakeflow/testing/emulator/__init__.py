@@ -17,10 +17,10 @@ Behaviour worth knowing (the rest follows databricks-sdk's wire format):
 Layout: ``state`` (the workspace: auth, job runs, control operations) over ``model`` (its data),
 ``pipelines_api``, ``updates_api`` and ``connections_api`` (its REST parts); ``updates`` (update state machine and
 events), ``validation`` (spec rules), ``listing`` (list filters, page tokens, query parameters), ``faults`` (fault
-injection, request log), ``sql`` (SQL warehouses on DuckDB), ``server`` (aiohttp routes), ``control_ops`` (the
-control operations, declared once), ``control`` (in-process and HTTP control interfaces), ``__main__`` (CLI).
-Exports resolve lazily so that importing this package (e.g. to run ``-m``) loads neither aiohttp nor the
-workspace model until needed.
+injection, request log), ``sql`` and ``sql_*`` (SQL warehouses on DuckDB), ``server`` (aiohttp routes),
+``control_ops`` (the control operations, declared once), ``control`` (in-process and HTTP control interfaces),
+``__main__`` (CLI). Exports resolve lazily so that importing this package (e.g. to run ``-m``) loads neither
+aiohttp nor the workspace model until needed.
 """
 
 from __future__ import annotations
