@@ -59,7 +59,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         self._update_seconds = float(update_seconds)
         self.faults = FaultRegistry()
         self.request_log = RequestLog()
-        self.rate_limit = RateLimit()
+        self.rate_limit: RateLimit = RateLimit()
         self._init_state()
 
     def _init_state(self) -> None:
