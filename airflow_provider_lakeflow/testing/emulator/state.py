@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
+from airflow_provider_lakeflow.testing.emulator.conditions import ScriptedCondition
+from airflow_provider_lakeflow.testing.emulator.conditions import fire as fire_conditions
+from airflow_provider_lakeflow.testing.emulator.conditions import script as script_condition
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, already_exists, conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
 from airflow_provider_lakeflow.testing.emulator.query import (
@@ -98,6 +101,8 @@ _CONNECTIONS_PAGE = 50
 CONTROL_OPS = (
     "script_pipeline",
     "set_default_script",
+    "script_condition",
+    "clear_conditions",
     "start_update_externally",
     "inject_fault",
     "clear_faults",
@@ -164,6 +169,7 @@ class Pipeline:
     by_update_id: dict[str, Update] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     script: Script | None = None
+    conditions: list[ScriptedCondition] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -585,6 +591,7 @@ class Workspace:
             continuous=p.continuous,
             fail_message=self._gateway_problem(d.get("ingestion_gateway_id"), now),
             connection_name=d.get("connection_name"),
+            conditions=tuple(fire_conditions(p.conditions, flows, request, d.get("connection_name"))),
         )
         self._materialize(p, now)  # earlier updates' events keep their order before this one's
         p.updates.append(u)
@@ -868,6 +875,25 @@ class Workspace:
                 tables=tables,
                 data_quality=data_quality,
             )
+
+    def script_condition(
+        self,
+        pipeline_id_or_name: str,
+        condition: str,
+        *,
+        table: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        updates: int | None = None,
+    ) -> None:
+        """Fail updates of one pipeline with a documented error condition (``CLASS.SUB``), on one table's flow or,
+        without ``table``, on the whole update; see ``conditions.py`` for how long it keeps failing."""
+        scripted = script_condition(condition, table, parameters, updates)
+        with self._lock:
+            self._resolve(pipeline_id_or_name).conditions.append(scripted)
+
+    def clear_conditions(self, pipeline_id_or_name: str) -> None:
+        with self._lock:
+            self._resolve(pipeline_id_or_name).conditions.clear()
 
     def start_update_externally(
         self,

@@ -1,0 +1,125 @@
+"""Failures that say what to do: each documented condition, through real Airflow (dag.test) and the emulator."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_dag, task_state, xcom
+
+from airflow_provider_lakeflow.hooks import LakeflowHook, api
+
+TABLES = ("Account", "Contact", "Opportunity")
+
+
+def make_sales_pipeline(name: str = "sales", rename: dict[str, str] | None = None) -> str:
+    """Three Salesforce tables, main.sales.<source name> unless renamed with ``destination_table``."""
+    objects = []
+    for table in TABLES:
+        spec = {
+            "source_schema": "objects",
+            "source_table": table,
+            "destination_catalog": "main",
+            "destination_schema": "sales",
+        }
+        if rename and table in rename:
+            spec["destination_table"] = rename[table]
+        objects.append({"table": spec})
+    spec = {"name": name, "ingestion_definition": {"connection_name": "salesforce_conn", "objects": objects}}
+    return LakeflowHook().run(api.create_pipeline(spec))
+
+
+#: (condition, scripted table or None for the whole update, expected category)
+SCHEMA_CHANGE = [
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.COLUMN_RENAME", "schema_change_full_refresh"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.COLUMN_TYPE_CHANGE", "schema_change_rerun"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.CURSOR_KEY_CHANGE", "schema_change_full_refresh"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.DROP_COLUMNS", "schema_change_rerun"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.DROP_TABLE", "schema_change_rerun"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.INCOMPATIBLE_COLUMN_TYPE_CHANGE", "schema_change_full_refresh"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.NEW_COLUMNS", "schema_change_rerun"),
+    ("SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE", "schema_change_full_refresh"),
+    ("CDC_INCOMPATIBLE_SCHEMA_CHANGES.ADD_COLUMN_WITH_BACKFILL", "schema_change_full_refresh"),
+    ("CDC_INCOMPATIBLE_SCHEMA_CHANGES.COLUMNS_ADDED_AND_DELETED", "schema_change_full_refresh"),
+    ("CDC_INCOMPATIBLE_SCHEMA_CHANGES.COLUMN_NULLABLE_TO_NON_NULLABLE", "schema_change_full_refresh"),
+    ("CDC_INCOMPATIBLE_SCHEMA_CHANGES.NON_INCREMENTAL_SCHEMA_CHANGE", "schema_change_full_refresh"),
+    ("CDC_INCOMPATIBLE_SCHEMA_CHANGES.PRIMARY_KEY_CHANGE", "schema_change_full_refresh"),
+    ("CDC_INCOMPATIBLE_SCHEMA_CHANGES.UNSUPPORTED_DATA_TYPE_CHANGE", "schema_change_full_refresh"),
+]
+#: One documented condition (or more) per other category: (condition, on a table?, category).
+CATEGORIES = [
+    ("MANAGED_INGESTION_PIPELINE_SPEC_VALIDATION_ERROR.CATALOG_MISMATCH", False, "invalid_spec"),
+    ("QUERY_BASED_INGESTION_CONNECTOR_ERROR.INVALID_CURSOR_COLUMNS", True, "invalid_spec"),
+    ("SAAS_UC_CONNECTION_INACCESSIBLE.NO_CONNECTION_EXISTS", False, "connection_unavailable"),
+    ("SAAS_UC_CONNECTION_INACCESSIBLE.USE_CONNECTION_PERMISSION_DENIED", False, "connection_unavailable"),
+    ("DC_CONNECTION_ERROR.INVALID_CREDENTIALS", False, "source_credentials"),
+    ("SFDC_CONNECTOR_BULK_QUERY_JOB_INCOMPLETE.MISSING_VIEW_ALL_DATA_PERMISSION", True, "source_permissions"),
+    ("DC_SQLSERVER_ERROR.CDC_NOT_ENABLED", True, "gateway_setup"),
+    ("INGESTION_GATEWAY_PG_SLOT_CREATION_FAILED.MAX_SLOT_EXCEEDED", True, "gateway_setup"),
+    ("SAAS_CONNECTOR_UNSUPPORTED_ERROR.UNSUPPORTED_SFDC_OBJECT", True, "unsupported"),
+    ("SAAS_CONNECTOR_UNSUPPORTED_ERROR.UNSUPPORTED_SCHEMA_CHANGE", True, "schema_change_full_refresh"),
+    ("CANNOT_WRITE_TO_INACTIVE_TABLES", True, "source_table_removed"),
+    ("SAAS_CONNECTOR_DUPLICATE_DATA.ROWS_WITH_SAME_PRIMARY_KEY", True, "duplicate_keys"),
+    ("QUERY_BASED_CONNECTOR_DUPLICATE_RECORDS.SOURCE_HAS_DUPLICATES", True, "duplicate_keys"),
+    ("DC_API_QUOTA_EXCEEDED.SFDC_API_DAILY_QUOTA_THRESHOLD_EXCEEDED", False, "source_quota"),
+    ("INGESTION_GATEWAY_OPERATION_TIMEOUT.FETCH_METADATA", False, "source_unavailable"),
+    ("INGESTION_GATEWAY_DATABASE_UNAVAILABLE.SHUTDOWN_IN_PROGRESS", False, "source_unavailable"),
+    ("DC_SFDC_API_ERROR.FAILED_TO_EXECUTE_REST_API_QUERY", True, "source_error"),
+]
+NO_RETRY = {
+    "invalid_spec",
+    "connection_unavailable",
+    "source_credentials",
+    "source_permissions",
+    "gateway_setup",
+    "unsupported",
+    "source_table_removed",
+    "schema_change_full_refresh",
+    "duplicate_keys",
+    "cancelled",
+}
+
+
+def _check_failure(dag_run, capfd, emulator, pipeline_id, condition, category, tables):
+    assert task_state(dag_run, "run") == "failed"
+    ti = dag_run.get_task_instance("run")
+    failure = xcom(dag_run, "run", "failure")
+    (update,) = emulator.updates(pipeline_id)
+    assert failure["category"] == category
+    assert failure["error_classes"] == [condition]
+    assert failure["tables"] == tables
+    assert failure["update_url"] == xcom(dag_run, "run", "update_url")
+    assert failure["update_id"] == update["update_id"]
+    assert failure["fix"]
+    for table in tables:
+        assert table in failure["fix"] or category not in ("schema_change_full_refresh",)
+    out = capfd.readouterr().out
+    # The log leads with the category, the tables and the fix, then the raw message with its SQLSTATE.
+    head = out.index(f"(category {category})")
+    assert head < out.index(f"Fix: {failure['fix']}") < out.index(f"- [{condition}]")
+    assert ti.try_number == 1
+    return failure, out
+
+
+@pytest.mark.parametrize(("condition", "category"), SCHEMA_CHANGE, ids=[c for c, _ in SCHEMA_CHANGE])
+def test_schema_change_conditions(airflow_db, lakeflow_emulator, capfd, condition, category):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_condition(pipeline_id, condition, table="Contact")
+    dag_run = run_dag("lf_failure_worker", pipeline_name="sales")
+    failure, out = _check_failure(
+        dag_run, capfd, lakeflow_emulator, pipeline_id, condition, category, ["main.sales.Contact"]
+    )
+    assert "SQLSTATE: 42KD4" in out
+    assert failure["retry"] is (category not in NO_RETRY)
+    if category == "schema_change_full_refresh":
+        assert "full_refresh_selection=['main.sales.Contact']" in failure["fix"]
+
+
+@pytest.mark.parametrize(("condition", "on_table", "category"), CATEGORIES, ids=[c for c, *_ in CATEGORIES])
+def test_one_condition_per_category(airflow_db, lakeflow_emulator, capfd, condition, on_table, category):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_condition(pipeline_id, condition, table="Opportunity" if on_table else None)
+    dag_run = run_dag("lf_failure_worker", pipeline_name="sales")
+    tables = ["main.sales.Opportunity"] if on_table else []
+    failure, _ = _check_failure(dag_run, capfd, lakeflow_emulator, pipeline_id, condition, category, tables)
+    assert failure["retry"] is (category not in NO_RETRY)
