@@ -98,6 +98,10 @@ def on_failed_update(
 ) -> None:
     """A FAILED or CANCELED update of the run operator: remedy a schema change once per try, or fail the task."""
     pipeline_id, update_id = event["pipeline_id"], event["update_id"]
+    if remedy_of is None:
+        # After a deferral the operator is a new object: this try's ``remedied`` XCom says a follow-up already ran.
+        earlier = context["ti"].xcom_pull(task_ids=op.task_id, key="remedied")
+        remedy_of = earlier.get("failed_update_id") if isinstance(earlier, dict) else None
     failure = read_failure(hook, pipeline_id, update_id, event.get("state"), events=events)
     tables = failure.full_refresh_tables() if failure.state == "FAILED" else None
     if op.on_schema_change == "full_refresh_tables":
@@ -166,7 +170,6 @@ def _start_follow_up(op: Any, context: Context, hook: LakeflowHook, failure: Upd
                     progress_interval=op.progress_interval,
                 ),
                 method_name="execute_complete",
-                kwargs={"remedy_of": failed_id},
                 timeout=None if end_time is None else datetime.timedelta(seconds=end_time - time.time() + 60),
             )
     try:

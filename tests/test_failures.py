@@ -123,3 +123,183 @@ def test_one_condition_per_category(airflow_db, lakeflow_emulator, capfd, condit
     tables = ["main.sales.Opportunity"] if on_table else []
     failure, _ = _check_failure(dag_run, capfd, lakeflow_emulator, pipeline_id, condition, category, tables)
     assert failure["retry"] is (category not in NO_RETRY)
+
+
+def test_renamed_destination_table_is_reported_by_its_destination_name(airflow_db, lakeflow_emulator, capfd):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline(rename={"Account": "customers"})
+    condition = "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE"
+    lakeflow_emulator.script_condition(pipeline_id, condition, table="customers")
+    dag_run = run_dag("lf_failure_worker", pipeline_name="sales")
+    failure, out = _check_failure(
+        dag_run, capfd, lakeflow_emulator, pipeline_id, condition, "schema_change_full_refresh", ["main.sales.customers"]
+    )
+    assert "table objects.Account" in out  # the message names the source table
+    assert "full_refresh_selection=['main.sales.customers']" in failure["fix"]
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+def test_deferred_and_worker_read_the_same_failure(airflow_db, lakeflow_emulator, capfd, mode):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    condition = "DC_CONNECTION_ERROR.INVALID_CREDENTIALS"
+    lakeflow_emulator.script_condition(pipeline_id, condition)
+    dag_run = run_dag(f"lf_failure_retries_{mode}", pipeline_name="sales")
+    # retries=1, but credentials are not something a retry fixes: one try, one update.
+    failure, out = _check_failure(
+        dag_run, capfd, lakeflow_emulator, pipeline_id, condition, "source_credentials", []
+    )
+    assert failure["retry"] is False
+    assert "LakeflowUpdateFailedNoRetry" in out
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+def test_transient_category_keeps_the_retries(airflow_db, lakeflow_emulator, mode):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_condition(pipeline_id, "INGESTION_GATEWAY_OPERATION_TIMEOUT.FETCH_METADATA")
+    dag_run = run_dag(f"lf_failure_retries_{mode}", pipeline_name="sales")
+    assert task_state(dag_run, "run") == "success"
+    assert dag_run.get_task_instance("run").try_number == 2
+    states = [u["state"] for u in lakeflow_emulator.updates(pipeline_id)]
+    assert states == ["COMPLETED", "FAILED"]  # newest first: the retry's update completed
+
+
+def test_unknown_error_keeps_the_raw_messages(airflow_db, lakeflow_emulator, capfd):
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_pipeline(
+        pipeline_id, phase_seconds=0.02, outcome="FAILED", error_message="java.lang.IllegalStateException: boom"
+    )
+    dag_run = run_dag("lf_failure_worker", pipeline_name="sales")
+    assert task_state(dag_run, "run") == "failed"
+    failure = xcom(dag_run, "run", "failure")
+    assert failure["category"] == "unknown"
+    assert failure["error_classes"] == []
+    assert failure["messages"] == ["java.lang.IllegalStateException: boom"]
+    assert failure["retry"] is True
+    assert "- java.lang.IllegalStateException: boom" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+def test_update_cancelled_from_outside(airflow_db, lakeflow_emulator, mode):
+    import threading
+    import time
+
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.5)
+
+    def stop_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            updates = lakeflow_emulator.updates(pipeline_id)
+            if updates and updates[0]["state"] == "RUNNING":
+                LakeflowHook().run(api.stop_pipeline(pipeline_id))
+                return
+            time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_when_running)
+    stopper.start()
+    try:
+        dag_run = run_dag(f"lf_failure_retries_{mode}", pipeline_name="sales")
+    finally:
+        stopper.join()
+    assert task_state(dag_run, "run") == "failed"
+    failure = xcom(dag_run, "run", "failure")
+    assert failure["category"] == "cancelled"
+    assert failure["state"] == "CANCELED"
+    assert dag_run.get_task_instance("run").try_number == 1  # a stop is someone's decision: no retry
+    assert len(lakeflow_emulator.updates(pipeline_id)) == 1
+
+
+# --- the schema-change remedy -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+def test_remedy_fully_refreshes_exactly_the_broken_table(airflow_db, lakeflow_emulator, capfd, mode):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    condition = "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE"
+    lakeflow_emulator.script_condition(pipeline_id, condition, table="Contact")
+    dag_run = run_dag(f"lf_remedy_{mode}", pipeline_name="sales")
+    assert task_state(dag_run, "run") == "success"
+    follow_up, failed = lakeflow_emulator.updates(pipeline_id)  # newest first
+    assert failed["state"] == "FAILED" and follow_up["state"] == "COMPLETED"
+    assert follow_up["full_refresh_selection"] == ["main.sales.Contact"]
+    assert not follow_up["full_refresh"] and "refresh_selection" not in follow_up
+    starts = lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}/updates$", method="POST")
+    assert [s.body.get("full_refresh_selection") for s in starts] == [None, ["main.sales.Contact"]]
+    remedied = xcom(dag_run, "run", "remedied")
+    assert remedied["failed_update_id"] == failed["update_id"]
+    assert remedied["update_id"] == follow_up["update_id"]
+    assert remedied["full_refresh_selection"] == ["main.sales.Contact"]
+    assert remedied["error_classes"] == [condition]
+    assert xcom(dag_run, "run") == follow_up["update_id"]
+    assert xcom(dag_run, "run", "update_id") == follow_up["update_id"]
+    assert xcom(dag_run, "run", "state") == "COMPLETED"
+    assert "starts one follow-up update with full_refresh_selection=['main.sales.Contact']" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+def test_remedy_runs_once_per_try(airflow_db, lakeflow_emulator, capfd, mode):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    condition = "CDC_INCOMPATIBLE_SCHEMA_CHANGES.PRIMARY_KEY_CHANGE"
+    # Fails the first update and the full refresh that follows it.
+    lakeflow_emulator.script_condition(pipeline_id, condition, table="Account", updates=2)
+    dag_run = run_dag(f"lf_remedy_{mode}", pipeline_name="sales")
+    assert task_state(dag_run, "run") == "failed"
+    updates = lakeflow_emulator.updates(pipeline_id)
+    assert [u["state"] for u in updates] == ["FAILED", "FAILED"]  # no third update
+    failure = xcom(dag_run, "run", "failure")
+    assert failure["update_id"] == updates[0]["update_id"]
+    assert failure["category"] == "schema_change_full_refresh"
+    assert xcom(dag_run, "run", "remedied")["update_id"] == updates[0]["update_id"]
+    assert "failed too; no further update is started" in capfd.readouterr().out
+
+
+def test_remedy_does_not_act_on_other_errors(airflow_db, lakeflow_emulator):
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_condition(pipeline_id, "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE", table="Account")
+    lakeflow_emulator.script_condition(pipeline_id, "SAAS_CONNECTOR_DUPLICATE_DATA.IDENTICAL_ROWS", table="Contact")
+    dag_run = run_dag("lf_remedy_worker", pipeline_name="sales")
+    assert task_state(dag_run, "run") == "failed"
+    assert len(lakeflow_emulator.updates(pipeline_id)) == 1
+    failure = xcom(dag_run, "run", "failure")
+    assert failure["category"] == "schema_change_full_refresh"  # the first listed of the two
+    assert set(failure["error_classes"]) == {
+        "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE",
+        "SAAS_CONNECTOR_DUPLICATE_DATA.IDENTICAL_ROWS",
+    }
+    assert failure["tables"] == ["main.sales.Account", "main.sales.Contact"]
+
+
+# --- no data --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+@pytest.mark.parametrize("policy", ["ignore", "warn", "fail"])
+def test_no_data(airflow_db, lakeflow_emulator, capfd, policy, mode):
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.02, rows=0)
+    dag_run = run_dag(f"lf_no_data_{policy}_{mode}", pipeline_name="sales")
+    out = capfd.readouterr().out
+    assert task_state(dag_run, "run") == ("failed" if policy == "fail" else "success")
+    assert ("landed no rows in any table" in out) is (policy == "warn")
+    failure = xcom(dag_run, "run", "failure")
+    if policy == "fail":
+        assert failure["category"] == "no_data"
+        assert failure["tables"] == ["main.sales.Account", "main.sales.Contact", "main.sales.Opportunity"]
+        assert "no new or changed rows" in failure["fix"]
+        assert "(category no_data)" in out
+    else:
+        assert failure is None
+
+
+def test_no_data_check_passes_when_one_table_landed_rows(airflow_db, lakeflow_emulator):
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_pipeline(
+        pipeline_id, phase_seconds=0.02, rows={"Account": 0, "Contact": 3, "Opportunity": 0}
+    )
+    dag_run = run_dag("lf_no_data_fail_worker", pipeline_name="sales")
+    assert task_state(dag_run, "run") == "success"

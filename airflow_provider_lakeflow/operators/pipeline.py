@@ -611,10 +611,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             schemas = api.table_schemas(hook.run(api.update_events(pipeline_id, update_id)))
         return operator_lineage(spec, hook.host, landed=list(landed) if landed else None, schemas=schemas)
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, remedy_of: str | None = None
-    ) -> str:
-        self._finish(context, event or {}, remedy_of=remedy_of)
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        self._finish(context, event or {})
         return str(self._update_id if self._follow_up_of else (event or {}).get("update_id"))
 
     def on_kill(self) -> None:

@@ -79,7 +79,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
                 f"States {both} are in both success_states and failure_states. Fix: list each in one."
             )
 
-    def _target(self, hook: LakeflowHook) -> tuple[str | None, str | None]:
+    def _target(self, hook: LakeflowHook, *, latest: bool = True) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
         from airflow_provider_lakeflow.hooks import api
 
@@ -91,7 +91,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
                 self.log.info("%s Waiting for it to appear.", exc)
                 self._said_missing = True
             return None, None
-        update_id = self.update_id or hook.run(api.latest_update_id(pipeline_id))
+        update_id = self.update_id or (hook.run(api.latest_update_id(pipeline_id)) if latest else None)
         return pipeline_id, update_id
 
     def poke(self, context: Context) -> bool:
@@ -150,7 +150,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
     def _poke_fresh(self, context: Context, hook: LakeflowHook) -> bool:
         from airflow_provider_lakeflow.hooks.freshness import describe, fresh_update
 
-        pipeline_id, _ = self._target(hook)
+        pipeline_id, _ = self._target(hook, latest=False)
         if pipeline_id is None:
             return False
         assert self.max_age is not None
@@ -169,7 +169,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
     def _defer_fresh(self, context: Context) -> Any:
         from airflow_provider_lakeflow.triggers.freshness import LakeflowPipelineFreshnessTrigger
 
-        pipeline_id, _ = self._target(self.hook)
+        pipeline_id, _ = self._target(self.hook, latest=False)
         if pipeline_id is None:
             return super().execute(context)  # no pipeline by that name yet: keep poking in the worker
         assert self.max_age is not None

@@ -60,7 +60,13 @@ for deferrable in (False, True):
             timeout=60,
         )
 
-with _dag("lf_fresh_reschedule"):
-    LakeflowPipelineUpdateSensor(
-        task_id="wait", pipeline_name=NAME, max_age=600, mode="reschedule", poke_interval=1, timeout=60
-    )
+    with _dag(f"lf_fresh_short_{suffix}"):
+        LakeflowPipelineUpdateSensor(
+            task_id="wait", pipeline_name=NAME, max_age=3, deferrable=deferrable, poke_interval=FAST, timeout=60
+        )
+
+for max_age, dag_id in ((600, "lf_fresh_reschedule"), (3, "lf_fresh_short_reschedule")):
+    with _dag(dag_id):
+        LakeflowPipelineUpdateSensor(
+            task_id="wait", pipeline_name=NAME, max_age=max_age, mode="reschedule", poke_interval=1, timeout=60
+        )
