@@ -440,8 +440,9 @@ def table_in_message(tables: list[SpecTable], message: str) -> str | None:
         parts = [p.strip("`\"'") for p in token.strip("`\"'.").split(".") if p.strip("`\"'")]
         if not parts:
             continue
+        # A bare word may name a table of a table spec; a schema spec's table needs its schema to be told apart.
         found = destination_of(
-            [t for t in tables if t.source_table],
+            tables if len(parts) > 1 else [t for t in tables if t.source_table],
             parts[-1],
             parts[-2] if len(parts) > 1 else None,
             parts[-3] if len(parts) > 2 else None,

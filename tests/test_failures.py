@@ -132,7 +132,13 @@ def test_renamed_destination_table_is_reported_by_its_destination_name(airflow_d
     lakeflow_emulator.script_condition(pipeline_id, condition, table="customers")
     dag_run = run_dag("lf_failure_worker", pipeline_name="sales")
     failure, out = _check_failure(
-        dag_run, capfd, lakeflow_emulator, pipeline_id, condition, "schema_change_full_refresh", ["main.sales.customers"]
+        dag_run,
+        capfd,
+        lakeflow_emulator,
+        pipeline_id,
+        condition,
+        "schema_change_full_refresh",
+        ["main.sales.customers"],
     )
     assert "table objects.Account" in out  # the message names the source table
     assert "full_refresh_selection=['main.sales.customers']" in failure["fix"]
@@ -146,9 +152,7 @@ def test_deferred_and_worker_read_the_same_failure(airflow_db, lakeflow_emulator
     lakeflow_emulator.script_condition(pipeline_id, condition)
     dag_run = run_dag(f"lf_failure_retries_{mode}", pipeline_name="sales")
     # retries=1, but credentials are not something a retry fixes: one try, one update.
-    failure, out = _check_failure(
-        dag_run, capfd, lakeflow_emulator, pipeline_id, condition, "source_credentials", []
-    )
+    failure, out = _check_failure(dag_run, capfd, lakeflow_emulator, pipeline_id, condition, "source_credentials", [])
     assert failure["retry"] is False
     assert "LakeflowUpdateFailedNoRetry" in out
 
@@ -260,7 +264,9 @@ def test_remedy_runs_once_per_try(airflow_db, lakeflow_emulator, capfd, mode):
 def test_remedy_does_not_act_on_other_errors(airflow_db, lakeflow_emulator):
     lakeflow_emulator.set_default_script(phase_seconds=0.02)
     pipeline_id = make_sales_pipeline()
-    lakeflow_emulator.script_condition(pipeline_id, "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE", table="Account")
+    lakeflow_emulator.script_condition(
+        pipeline_id, "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE", table="Account"
+    )
     lakeflow_emulator.script_condition(pipeline_id, "SAAS_CONNECTOR_DUPLICATE_DATA.IDENTICAL_ROWS", table="Contact")
     dag_run = run_dag("lf_remedy_worker", pipeline_name="sales")
     assert task_state(dag_run, "run") == "failed"
@@ -303,3 +309,50 @@ def test_no_data_check_passes_when_one_table_landed_rows(airflow_db, lakeflow_em
     )
     dag_run = run_dag("lf_no_data_fail_worker", pipeline_name="sales")
     assert task_state(dag_run, "run") == "success"
+
+
+def test_emulated_condition_events_parse_with_databricks_sdk_and_control_over_http(lakeflow_emulator):
+    import time
+
+    from databricks.sdk.service.pipelines import PipelineEvent
+
+    from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
+    from airflow_provider_lakeflow.testing.emulator.errors import ApiError
+
+    pipeline_id = make_sales_pipeline()
+    client = EmulatorClient(lakeflow_emulator.url)
+    with pytest.raises(ApiError, match=r"PRIMARY_KEY_CHANG.*known: .*PRIMARY_KEY_CHANGE"):
+        client.script_condition(pipeline_id, "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANG", table="Account")
+    client.script_condition(
+        pipeline_id,
+        "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE",
+        table="Account",
+        parameters={"oldKey": "[Id]", "newKey": "[Id, Tenant]"},
+    )
+    client.script_pipeline(pipeline_id, phase_seconds=0.01)
+    update_id = client.start_update_externally(pipeline_id)
+    deadline = time.monotonic() + 30
+    while client.update(pipeline_id, update_id)["state"] != "FAILED":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    w = LakeflowHook().get_conn()
+    errors = [e for e in w.pipelines.list_pipeline_events(pipeline_id, filter="level='ERROR'")]
+    assert errors and all(isinstance(e, PipelineEvent) for e in errors)
+    flow = next(e for e in errors if e.origin.dataset_name)
+    assert flow.origin.dataset_name == "main.sales.Account"
+    assert flow.origin.ingestion_source_table_name == "Account"
+    assert flow.error.exceptions[0].message == (
+        "[SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE] A schema change has occurred in table "
+        "objects.Account of the SALESFORCE source. The primary key has changed from [Id] to [Id, Tenant]. Please "
+        "perform a FULL REFRESH on the specific destination table. SQLSTATE: 42KD4"
+    )
+    # The condition keeps failing incremental updates until the table is fully refreshed.
+    again = client.start_update_externally(pipeline_id, refresh_selection=["main.sales.Account"])
+    fixed = None
+    while fixed is None or client.update(pipeline_id, fixed)["state"] not in ("COMPLETED", "FAILED"):
+        assert time.monotonic() < deadline
+        if client.update(pipeline_id, again)["state"] in ("COMPLETED", "FAILED") and fixed is None:
+            assert client.update(pipeline_id, again)["state"] == "FAILED"
+            fixed = client.start_update_externally(pipeline_id, full_refresh_selection=["main.sales.Account"])
+        time.sleep(0.05)
+    assert client.update(pipeline_id, fixed)["state"] == "COMPLETED"
