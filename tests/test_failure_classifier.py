@@ -198,3 +198,12 @@ def test_bad_policies_fail_at_parse_time():
         LakeflowPipelineUpdateSensor(task_id="t", pipeline_id="p", max_age=0)
     with pytest.raises(LakeflowInputError, match="drop update_id"):
         LakeflowPipelineUpdateSensor(task_id="t", pipeline_id="p", update_id="u", max_age=60)
+
+
+def test_emulator_cli_lists_the_conditions(capsys):
+    from airflow_provider_lakeflow.testing.emulator.__main__ import main
+
+    assert main(["--list-conditions"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE 42KD4" in lines
+    assert "CANNOT_WRITE_TO_INACTIVE_TABLES -" in lines
