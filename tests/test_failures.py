@@ -78,6 +78,11 @@ NO_RETRY = {
 }
 
 
+def _waited_in_trigger(text: str, update_id: str) -> bool:
+    """The trigger's poll log names the update (stdout on Airflow 3, the logging capture on 2.11)."""
+    return any("LakeflowPipelineUpdateTrigger" in line and update_id in line for line in text.splitlines())
+
+
 def _check_failure(dag_run, capfd, emulator, pipeline_id, condition, category, tables):
     assert task_state(dag_run, "run") == "failed"
     ti = dag_run.get_task_instance("run")
@@ -219,8 +224,8 @@ def test_update_cancelled_from_outside(airflow_db, lakeflow_emulator, mode):
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
-def test_remedy_fully_refreshes_exactly_the_broken_table(airflow_db, lakeflow_emulator, capfd, mode):
-    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+def test_remedy_fully_refreshes_exactly_the_broken_table(airflow_db, lakeflow_emulator, capfd, caplog, mode):
+    lakeflow_emulator.set_default_script(phase_seconds=0.1)
     pipeline_id = make_sales_pipeline()
     condition = "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE"
     lakeflow_emulator.script_condition(pipeline_id, condition, table="Contact")
@@ -240,12 +245,16 @@ def test_remedy_fully_refreshes_exactly_the_broken_table(airflow_db, lakeflow_em
     assert xcom(dag_run, "run") == follow_up["update_id"]
     assert xcom(dag_run, "run", "update_id") == follow_up["update_id"]
     assert xcom(dag_run, "run", "state") == "COMPLETED"
-    assert "starts one follow-up update with full_refresh_selection=['main.sales.Contact']" in capfd.readouterr().out
+    out = capfd.readouterr().out
+    assert "starts one follow-up update with full_refresh_selection=['main.sales.Contact']" in out
+    if mode == "deferred":
+        assert _waited_in_trigger(out + caplog.text, failed["update_id"])
+        assert _waited_in_trigger(out + caplog.text, follow_up["update_id"])
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
-def test_remedy_runs_once_per_try(airflow_db, lakeflow_emulator, capfd, mode):
-    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+def test_remedy_runs_once_per_try(airflow_db, lakeflow_emulator, capfd, caplog, mode):
+    lakeflow_emulator.set_default_script(phase_seconds=0.1)
     pipeline_id = make_sales_pipeline()
     condition = "CDC_INCOMPATIBLE_SCHEMA_CHANGES.PRIMARY_KEY_CHANGE"
     # Fails the first update and the full refresh that follows it.
@@ -258,7 +267,10 @@ def test_remedy_runs_once_per_try(airflow_db, lakeflow_emulator, capfd, mode):
     assert failure["update_id"] == updates[0]["update_id"]
     assert failure["category"] == "schema_change_full_refresh"
     assert xcom(dag_run, "run", "remedied")["update_id"] == updates[0]["update_id"]
-    assert "failed too; no further update is started" in capfd.readouterr().out
+    out = capfd.readouterr().out
+    assert "failed too; no further update is started" in out
+    if mode == "deferred":
+        assert _waited_in_trigger(out + caplog.text, updates[0]["update_id"])
 
 
 def test_remedy_does_not_act_on_other_errors(airflow_db, lakeflow_emulator):

@@ -36,9 +36,10 @@ def started_later(emulator, pipeline_id: str, delay: float) -> Iterator[list[str
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
-def test_sensor_failure_says_what_to_do(airflow_db, lakeflow_emulator, capfd, mode):
+def test_sensor_failure_says_what_to_do(airflow_db, lakeflow_emulator, capfd, caplog, mode):
     pipeline_id = make_sales_pipeline()
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.3)
+    # Long enough that the deferred sensor defers before the update fails: the failure is read after the trigger.
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=1.0)
     condition = "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.CURSOR_KEY_CHANGE"
     lakeflow_emulator.script_condition(pipeline_id, condition, table="Account")
     update_id = lakeflow_emulator.start_update_externally(pipeline_id)
@@ -51,6 +52,9 @@ def test_sensor_failure_says_what_to_do(airflow_db, lakeflow_emulator, capfd, mo
     assert failure["tables"] == ["main.sales.Account"]
     out = capfd.readouterr().out
     assert out.index("(category schema_change_full_refresh)") < out.index(f"- [{condition}]")
+    if mode == "deferred":
+        # The trigger's poll log (stdout on Airflow 3, the logging capture on 2.11): it did wait deferred.
+        assert "LakeflowPipelineUpdateTrigger" in out + caplog.text
     assert len(lakeflow_emulator.updates(pipeline_id)) == 1  # a sensor never starts an update
 
 
