@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -600,7 +600,7 @@ def classify(
         return loaded[0]
 
     messages: list[str] = []
-    errors: list[ClassifiedError] = []
+    found: list[tuple[ClassifiedError, Mapping[str, Any]]] = []
     for event in events:
         if event.get("level") != "ERROR":
             continue
@@ -610,9 +610,15 @@ def classify(
         condition, sqlstate = parse_condition(chosen)
         origin = event.get("origin") or {}
         dataset = str(origin.get("dataset_name") or origin.get("flow_name") or "")
-        needs_spec = spec is not None and dataset.count(".") != 2
-        table = event_table(event, tables_of_spec() if needs_spec else [], chosen)
-        errors.append(ClassifiedError(chosen, condition, sqlstate, rule_for(condition, sqlstate), table))
+        table = dataset if dataset.count(".") == 2 else None  # the flow's fully qualified destination
+        found.append((ClassifiedError(chosen, condition, sqlstate, rule_for(condition, sqlstate), table), event))
+    errors: list[ClassifiedError] = []
+    for error, event in found:
+        known = [e for e, _ in found if e.table and (e.condition or e.message) == (error.condition or error.message)]
+        if error.table is None and not known and spec is not None:
+            # Only an error no flow event already placed needs the spec (source names -> destination tables).
+            error = replace(error, table=event_table(event, tables_of_spec(), error.message))
+        errors.append(error)
     errors = _distinct(errors)
     if any(e.condition or e.category != "unknown" for e in errors):
         errors = [e for e in errors if e.condition or e.category != "unknown"]

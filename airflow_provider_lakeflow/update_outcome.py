@@ -100,7 +100,8 @@ def on_failed_update(
     pipeline_id, update_id = event["pipeline_id"], event["update_id"]
     if remedy_of is None:
         # After a deferral the operator is a new object: this try's ``remedied`` XCom says a follow-up already ran.
-        earlier = context["ti"].xcom_pull(task_ids=op.task_id, key="remedied")
+        ti = context["ti"]
+        earlier = ti.xcom_pull(task_ids=op.task_id, key="remedied", map_indexes=getattr(ti, "map_index", -1))
         remedy_of = earlier.get("failed_update_id") if isinstance(earlier, dict) else None
     failure = read_failure(hook, pipeline_id, update_id, event.get("state"), events=events)
     tables = failure.full_refresh_tables() if failure.state == "FAILED" else None

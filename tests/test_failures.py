@@ -368,3 +368,31 @@ def test_emulated_condition_events_parse_with_databricks_sdk_and_control_over_ht
             fixed = client.start_update_externally(pipeline_id, full_refresh_selection=["main.sales.Account"])
         time.sleep(0.05)
     assert client.update(pipeline_id, fixed)["state"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("mode", ["worker", "deferred"])
+def test_classifying_a_flow_failure_costs_no_extra_request(airflow_db, lakeflow_emulator, mode):
+    """The failure is read from the events the task reads anyway; the flow's event names its destination table, so
+    the spec is not read."""
+    lakeflow_emulator.set_default_script(phase_seconds=0.02)
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_condition(
+        pipeline_id, "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.PRIMARY_KEY_CHANGE", table="Account"
+    )
+    lakeflow_emulator.clear_requests()
+    dag_run = run_dag(f"lf_failure_{mode}", pipeline_name="sales")
+    assert xcom(dag_run, "run", "failure")["tables"] == ["main.sales.Account"]
+    failed_reads = {
+        "spec": len(lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}$", method="GET")),
+        "events": len(lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}/events$", method="GET")),
+    }
+    lakeflow_emulator.clear_conditions(pipeline_id)
+    lakeflow_emulator.clear_requests()
+    run_dag(f"lf_failure_{mode}", pipeline_name="sales")
+    succeeded_reads = {
+        "spec": len(lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}$", method="GET")),
+        "events": len(lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}/events$", method="GET")),
+    }
+    # A failure reads the ERROR events once more than a success (the wait's own error read, as before categories);
+    # classification itself adds nothing.
+    assert failed_reads == {"spec": succeeded_reads["spec"], "events": succeeded_reads["events"] + 1}
