@@ -60,8 +60,8 @@ def read_failure(
     )
 
 
-def exception_for(failure: UpdateFailure, message: str | None = None) -> LakeflowUpdateFailed:
-    cls = LakeflowUpdateFailed if failure.retry else LakeflowUpdateFailedNoRetry
+def exception_for(failure: UpdateFailure, message: str | None = None, *, retry: bool = True) -> LakeflowUpdateFailed:
+    cls = LakeflowUpdateFailed if failure.retry and retry else LakeflowUpdateFailedNoRetry
     return cls(
         message or failure.describe(),
         category=failure.category,
@@ -72,8 +72,12 @@ def exception_for(failure: UpdateFailure, message: str | None = None) -> Lakeflo
     )
 
 
-def fail(context: Context, failure: UpdateFailure, log: Any, *, soft_fail: bool = False) -> None:
-    """Push XCom ``failure``, log the account (category, tables, fix, then raw messages) and fail the task."""
+def fail(context: Context, failure: UpdateFailure, log: Any, *, soft_fail: bool = False, retry: bool = True) -> None:
+    """Push XCom ``failure``, log the account (category, tables, fix, then raw messages) and fail the task.
+
+    ``retry=False``: never use the task's retries (a sensor: a retry would only find the same failed update).
+    """
+    failure.retry = failure.retry and retry
     context["ti"].xcom_push(key="failure", value=failure.as_xcom())
     text = failure.describe()
     log.error("%s", text)
@@ -81,7 +85,7 @@ def fail(context: Context, failure: UpdateFailure, log: Any, *, soft_fail: bool 
         from airflow.providers.common.compat.sdk import AirflowSkipException
 
         raise AirflowSkipException(text)
-    raise exception_for(failure, text)
+    raise exception_for(failure, text, retry=retry)
 
 
 # --- LakeflowRunPipelineOperator -------------------------------------------------------------------------------------

@@ -102,3 +102,15 @@ def test_stale_update_waits_for_the_next_one(airflow_db, lakeflow_emulator, mode
     assert task_state(dag_run, "wait") == "success"
     assert xcom(dag_run, "wait", "update_id") == started[0] != old
     assert waited > 1.0  # it did wait for the new update rather than accept the stale one
+
+
+def test_sensor_never_retries_a_failed_update(airflow_db, lakeflow_emulator):
+    pipeline_id = make_sales_pipeline()
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.02, outcome="FAILED", error_message="boom")
+    update_id = lakeflow_emulator.start_update_externally(pipeline_id)
+    _wait_for(lakeflow_emulator, pipeline_id, update_id, "FAILED")
+    dag_run = run_dag("lf_sensor_failure_worker", pipeline_name="sales")  # retries=1
+    assert task_state(dag_run, "wait") == "failed"
+    assert dag_run.get_task_instance("wait").try_number == 1
+    failure = xcom(dag_run, "wait", "failure")
+    assert failure["category"] == "unknown" and failure["retry"] is False and failure["messages"] == ["boom"]

@@ -115,7 +115,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
             from airflow_provider_lakeflow.update_outcome import fail, read_failure
 
             failure = read_failure(hook, pipeline_id, update_id, state, since_ms=update.get("creation_time"))
-            fail(context, failure, self.log, soft_fail=self.soft_fail)
+            fail(context, failure, self.log, soft_fail=self.soft_fail, retry=False)
         if result == "success":
             context["ti"].xcom_push(key="update_id", value=update_id)
             context["ti"].xcom_push(key="state", value=state)
@@ -189,7 +189,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
             from airflow_provider_lakeflow.update_outcome import fail, read_failure
 
             failure = read_failure(self.hook, event["pipeline_id"], event["update_id"], event.get("state"))
-            fail(context, failure, self.log, soft_fail=self.soft_fail)
+            fail(context, failure, self.log, soft_fail=self.soft_fail, retry=False)
         super().execute_complete(context, event)
 
     def _on_success(self, context: Context, event: dict[str, Any]) -> None:

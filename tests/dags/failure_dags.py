@@ -48,7 +48,13 @@ for deferrable in (False, True):
             )
     with _dag(f"lf_sensor_failure_{suffix}"):
         LakeflowPipelineUpdateSensor(
-            task_id="wait", pipeline_name=NAME, deferrable=deferrable, poke_interval=FAST, timeout=30
+            task_id="wait",
+            pipeline_name=NAME,
+            deferrable=deferrable,
+            poke_interval=FAST,
+            timeout=30,
+            retries=1,
+            retry_delay=datetime.timedelta(seconds=0),
         )
     with _dag(f"lf_fresh_{suffix}"):
         LakeflowPipelineUpdateSensor(
