@@ -46,7 +46,7 @@ def read_failure(
     since_ms: int | None = None,
 ) -> UpdateFailure:
     """Classify a failed update from its ERROR events (read now unless given); the spec is read only if needed."""
-    from airflow_provider_lakeflow.hooks import api
+    from airflow_provider_lakeflow.hooks import operations as api
 
     if events is None:
         events = hook.run(api.update_events(pipeline_id, update_id, since_ms=since_ms, level="ERROR"))
@@ -131,7 +131,7 @@ def on_failed_update(
 
 def _start_follow_up(op: Any, context: Context, hook: LakeflowHook, failure: UpdateFailure, tables: list[str]) -> None:
     """One update with ``full_refresh_selection`` = exactly the broken tables; the task ends as it ends."""
-    from airflow_provider_lakeflow.hooks import api
+    from airflow_provider_lakeflow.hooks import operations as api
 
     pipeline_id, failed_id = failure.pipeline_id, failure.update_id
     op.log.warning(
@@ -192,7 +192,7 @@ def _remember_for_retry(op: Any, context: Context, external_id: str) -> None:
     if store is not None:
         store.set(op.external_id_key, external_id)
         return
-    from airflow_provider_lakeflow.operators.pipeline import _has_resume_store_fallback, _variable_key
+    from airflow_provider_lakeflow.operators._resume_variables import _has_resume_store_fallback, _variable_key
 
     if _has_resume_store_fallback():
         from airflow.models import Variable
@@ -204,7 +204,7 @@ def check_no_data(op: Any, context: Context, host: str, event: dict[str, Any], m
     """``on_no_data``: a COMPLETED update that landed no rows in any table is ignored, warned about, or fails."""
     if op.on_no_data == "ignore":
         return
-    from airflow_provider_lakeflow.hooks.api import update_url
+    from airflow_provider_lakeflow.hooks.operations import update_url
 
     pipeline_id, update_id = event["pipeline_id"], event["update_id"]
     failure = no_data_failure(

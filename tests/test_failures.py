@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import run_dag, task_state, xcom
 
-from airflow_provider_lakeflow.hooks import LakeflowHook, api
+from airflow_provider_lakeflow.hooks import LakeflowHook
+from airflow_provider_lakeflow.hooks import operations as api
 
 TABLES = ("Account", "Contact", "Opportunity")
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_lakeflow.hooks import api
+from airflow_provider_lakeflow.hooks import operations as api
 from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation
 from airflow_provider_lakeflow.hooks.waiting import Check, UpdateOutcome, _epoch_ms, poll
 

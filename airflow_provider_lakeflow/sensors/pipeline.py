@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
+from airflow_provider_lakeflow.operators._common import _check_pipeline_ref, _PipelineRefMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
@@ -81,21 +81,21 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
 
     def _target(self, hook: LakeflowHook, *, latest: bool = True) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         try:
             pipeline_id = self.resolve_pipeline_id(hook)
-        except api.PipelineNotFound as exc:
+        except ops.PipelineNotFound as exc:
             # Another DAG may be about to create it: wait (bounded by the sensor's timeout), say so once.
             if not getattr(self, "_said_missing", False):
                 self.log.info("%s Waiting for it to appear.", exc)
                 self._said_missing = True
             return None, None
-        update_id = self.update_id or (hook.run(api.latest_update_id(pipeline_id)) if latest else None)
+        update_id = self.update_id or (hook.run(ops.latest_update_id(pipeline_id)) if latest else None)
         return pipeline_id, update_id
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.hooks.waiting import verdict
 
         hook = self.hook
@@ -107,7 +107,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         if update_id is None:
             self.log.info("Pipeline %s has no update yet", pipeline_id)
             return False
-        update = hook.run(api.get_update(pipeline_id, update_id))
+        update = hook.run(ops.get_update(pipeline_id, update_id))
         state = update.get("state")
         self.log.info("Update %s of pipeline %s: %s", update_id, pipeline_id, state)
         result = verdict(state, self.success_states, self.failure_states)
