@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_lakeflow.errors import LakeflowInputError, LakeflowUpdateFailed, LakeflowUpdateFailedNoRetry
 from airflow_provider_lakeflow.failures import UpdateFailure, classify, no_data_failure
@@ -72,7 +72,9 @@ def exception_for(failure: UpdateFailure, message: str | None = None, *, retry: 
     )
 
 
-def fail(context: Context, failure: UpdateFailure, log: Any, *, soft_fail: bool = False, retry: bool = True) -> None:
+def fail(
+    context: Context, failure: UpdateFailure, log: Any, *, soft_fail: bool = False, retry: bool = True
+) -> NoReturn:
     """Push XCom ``failure``, log the account (category, tables, fix, then raw messages) and fail the task.
 
     ``retry=False``: never use the task's retries (a sensor: a retry would only find the same failed update).
@@ -142,10 +144,14 @@ def _start_follow_up(op: Any, context: Context, hook: LakeflowHook, failure: Upd
         ", ".join(tables),
         tables,
     )
-    pipeline = hook.run(api.get_pipeline(pipeline_id))
-    follow_up = hook.run(
-        api.start_update(pipeline_id, known_update_ids=api.update_ids(pipeline), full_refresh_selection=tables)
-    )
+    try:
+        pipeline = hook.run(api.get_pipeline(pipeline_id))
+        follow_up = hook.run(
+            api.start_update(pipeline_id, known_update_ids=api.update_ids(pipeline), full_refresh_selection=tables)
+        )
+    except Exception as exc:  # e.g. someone else started an update meanwhile: the original failure stands
+        op.log.error("Could not start the follow-up update (%s: %s)", type(exc).__name__, exc)
+        fail(context, failure, op.log)
     op._follow_up_of = failed_id
     external_id = op._adopt(context, hook, pipeline_id, follow_up)
     _remember_for_retry(op, context, external_id)
