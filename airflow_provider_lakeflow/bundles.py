@@ -143,7 +143,9 @@ def resolve_variables(
             "declare them in the bundle, or fix the names"
             + (f" (declared: {', '.join(sorted(declared))})." if declared else "."),
         )
-    bundle = document.get("bundle") if isinstance(document.get("bundle"), Mapping) else {}
+    bundle: Mapping[str, Any] = document.get("bundle") or {}
+    if not isinstance(bundle, Mapping):
+        bundle = {}
 
     def value_of(reference: str, path: str, depth: int) -> Any:
         if reference == "bundle.name" and bundle.get("name"):

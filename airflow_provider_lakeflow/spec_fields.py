@@ -57,7 +57,7 @@ def _check(value: Any, kind: str, path: str) -> None:
                 where, f"must be {_SHAPES[kind[0]]}, got {type(value).__name__}.", f"write it as {example}."
             )
         inner = kind[1:-1]
-        items = enumerate(value) if is_list else value.items()
+        items: Any = enumerate(value) if isinstance(value, list) else value.items()
         for key, item in items:
             _check(item, inner, f"{path}[{key}]" if is_list else _join(path, str(key)))
         return

@@ -275,14 +275,14 @@ def check_edit(desired: Mapping[str, Any], live: Mapping[str, Any]) -> None:
         _object_key(kind, body): (body.get("table_configuration") or {}).get("row_filter")
         for _p, kind, body in _objects(live.get(ID) or {})
     }
-    for path, kind, body in _objects(desired.get(ID) or {}):
+    for object_path, kind, body in _objects(desired.get(ID) or {}):
         key = _object_key(kind, body)
         if key not in live_filters:
             continue  # a new object may have any row filter
         want = (body.get("table_configuration") or {}).get("row_filter")
         if want != live_filters[key]:
             raise PipelineSpecError(
-                f"{path}.table_configuration.row_filter",
+                f"{object_path}.table_configuration.row_filter",
                 f"would change from {live_filters[key]!r} to {want!r}; a table's row filter cannot change.",
                 "keep the row filter, or ingest the table into a new destination table with the new filter.",
             )
