@@ -262,6 +262,8 @@ def check_edit(desired: Mapping[str, Any], live: Mapping[str, Any]) -> None:
             continue  # the server fills these in; stating them later is not a change
         if adds and path[-1] == "ingest_from_uc_foreign_catalog" and want is False:
             continue
+        if not adds and path[0] == ID and path[-1] in ("connection_name", "ingestion_gateway_id"):
+            continue  # the workspace refuses to add these (CANNOT_SET_*); a recreated gateway's new id is fine
         raise PipelineSpecError(
             field,
             f"would {'be added' if adds else f'change from {have!r}'} to {want!r} on the existing pipeline; "

@@ -35,7 +35,7 @@ from airflow_provider_lakeflow.testing.emulator.updates import (
     match_flow,
     pipeline_flows,
 )
-from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_spec
+from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_edit, validate_pipeline_spec
 
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
@@ -378,6 +378,10 @@ class Workspace:
                 d["source_type"] = _SOURCE_TYPES[conn.connection_type]
         return spec
 
+    def _connection_type(self, name: str) -> str | None:
+        conn = self._connections.get(name.lower())
+        return conn.connection_type if conn else None
+
     def _check_name(self, name: str, allow_duplicates: bool, exclude: str | None = None) -> None:
         others = (self._names.get(name) or set()) - {exclude}
         if name and others and not allow_duplicates:
@@ -396,7 +400,7 @@ class Workspace:
                 del self._names[p.name]
 
     def api_create_pipeline(self, body: dict[str, Any], user: str) -> dict[str, Any]:
-        validate_pipeline_spec(body)
+        validate_pipeline_spec(body, self._connection_type)
         with self._lock:
             name = body.get("name") or ""
             self._check_name(name, body.get("allow_duplicate_names") is True)
@@ -470,11 +474,8 @@ class Workspace:
                     f"Pipeline {pipeline_id} was modified at {p.last_modified}, after expected_last_modified "
                     f"{expected}; read it again and retry."
                 )
-            validate_pipeline_spec(body)
-            old_gw = (p.spec.get("gateway_definition") or {}).get("connection_name")
-            new_gw = (body.get("gateway_definition") or {}).get("connection_name")
-            if old_gw and new_gw and old_gw != new_gw:
-                raise invalid("gateway_definition.connection_name: is immutable; create a new gateway instead.")
+            validate_pipeline_spec(body, self._connection_type)
+            validate_pipeline_edit(p.spec, body)
             name = body.get("name") or ""
             self._check_name(name, body.get("allow_duplicate_names") is True, exclude=pipeline_id)
             self._index(p, False)
