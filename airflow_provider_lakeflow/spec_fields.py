@@ -32,7 +32,10 @@ def _closest(word: str, known: list[str]) -> str | None:
         if name.lower() == word.lower():
             return name
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    starting = [name for name in known if len(word) >= 3 and name.lower().startswith(word.lower())]
+    return starting[0] if len(starting) == 1 else None  # an abbreviation: "scd" for "scd_type"
 
 
 def _type_name(kind: str) -> str:
