@@ -146,6 +146,9 @@ def _check_foreign_catalog(definition: Mapping[str, Any]) -> None:
                     f"set {key} (the foreign catalog's name in Unity Catalog, then schema and table).",
                     condition=f"{MANAGED}.FOREIGN_CATALOG_{kind.upper()}_SPEC_INCOMPLETE",
                 )
+
+
+def _check_source_configurations(definition: Mapping[str, Any]) -> None:
     seen: dict[str, int] = {}
     for index, config in enumerate(definition.get("source_configurations") or []):
         catalog = ((config or {}).get("catalog") or {}).get("source_catalog")
@@ -167,6 +170,7 @@ def _check_ingestion(spec: Mapping[str, Any], definition: Mapping[str, Any]) -> 
     if field and why:
         raise PipelineSpecError(field, f"is for Salesforce, and this pipeline ingests {why}.", "remove it.")
     _check_foreign_catalog(definition)
+    _check_source_configurations(definition)
     catalog = spec.get("catalog")
     if isinstance(catalog, str) and catalog:
         for path, _kind, body in _objects(definition):
@@ -228,9 +232,9 @@ def check_server_rules(spec: Mapping[str, Any]) -> None:
 IMMUTABLE: tuple[tuple[tuple[str, ...], str | None], ...] = (
     (("catalog",), f"{MANAGED}.DESTINATION_CATALOG_CANNOT_CHANGE"),
     (("schema",), f"{MANAGED}.DESTINATION_SCHEMA_CANNOT_CHANGE"),
+    ((ID, "ingest_from_uc_foreign_catalog"), None),
     ((ID, "connection_name"), f"{MANAGED}.CANNOT_SET_CONNECTION_NAME"),
     ((ID, "ingestion_gateway_id"), f"{MANAGED}.CANNOT_SET_INGESTION_GATEWAY_ID"),
-    ((ID, "ingest_from_uc_foreign_catalog"), None),
     ((ID, "data_staging_options", "catalog_name"), None),
     ((ID, "data_staging_options", "schema_name"), None),
     (("gateway_definition", "connection_name"), None),

@@ -290,9 +290,9 @@ def validate_pipeline_spec(body: Any, connection_type: ConnectionTypes = _no_con
 _IMMUTABLE: tuple[tuple[tuple[str, ...], str | None], ...] = (
     (("catalog",), f"{MANAGED}.DESTINATION_CATALOG_CANNOT_CHANGE"),
     (("schema",), f"{MANAGED}.DESTINATION_SCHEMA_CANNOT_CHANGE"),
+    (("ingestion_definition", "ingest_from_uc_foreign_catalog"), None),
     (("ingestion_definition", "connection_name"), f"{MANAGED}.CANNOT_SET_CONNECTION_NAME"),
     (("ingestion_definition", "ingestion_gateway_id"), f"{MANAGED}.CANNOT_SET_INGESTION_GATEWAY_ID"),
-    (("ingestion_definition", "ingest_from_uc_foreign_catalog"), None),
     (("ingestion_definition", "data_staging_options", "catalog_name"), None),
     (("ingestion_definition", "data_staging_options", "schema_name"), None),
     (("gateway_definition", "connection_name"), None),
