@@ -43,10 +43,7 @@ def at(path: str, key: str, value: Any = "x") -> dict[str, Any]:
     spec = base()
     node: Any = spec
     for part in filter(None, path.replace("[", ".[").split(".")):
-        if part.startswith("["):
-            node = node[int(part[1:-1])]
-        else:
-            node = node.setdefault(part, {})
+        node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, {})
     node[key] = value
     return spec
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (fixtures imported from the plugin module)
 """The workspace's documented spec rules (lakeflow-errors.md section 3): each rejected by the operator before any
 request, naming the field, the fix and the documented condition; and by the emulator with that condition."""
 
