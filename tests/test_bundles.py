@@ -161,7 +161,8 @@ def test_a_bundle_with_one_pipeline_needs_no_key(emulator: Any, tmp_path: Path) 
 def test_whole_value_references_keep_the_variables_type(tmp_path: Path) -> None:
     from airflow_provider_lakeflow.bundles import load_pipeline_spec
 
-    text = ONE_PIPELINE.replace("  catalog:\n    default: main", "  catalog:\n    default: main\n  sl:\n    default: true")
+    declared = "  catalog:\n    default: main"
+    text = ONE_PIPELINE.replace(declared, declared + "\n  sl:\n    default: true")
     text = text.replace("serverless: true", "serverless: ${var.sl}")
     spec = load_pipeline_spec(write(tmp_path, text))
     assert spec["serverless"] is True
