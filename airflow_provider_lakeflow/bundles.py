@@ -61,9 +61,9 @@ def load_pipeline_spec(
     dropped = [k for k in BUNDLE_ONLY_KEYS if k in resolved]
     if dropped:
         log.warning(
-            "%s: %s configure(s) the bundle deployment, not the pipeline; not applied here",
+            "%s: %s left out: bundle deployment settings, not pipeline fields (bundle deploy applies them)",
             where,
-            ", ".join(dropped),
+            " and ".join(dropped),
         )
         resolved = {k: v for k, v in resolved.items() if k not in BUNDLE_ONLY_KEYS}
     try:

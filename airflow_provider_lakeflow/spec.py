@@ -122,6 +122,12 @@ def _check_table_configuration(config: Any, path: str) -> None:
             "is set together with exclude_columns.",
             "set only one of include_columns and exclude_columns.",
         )
+    if config.get("storage_mode") is not None and config.get("scd_type") is not None:
+        raise PipelineSpecError(
+            f"{path}.storage_mode",
+            "is set together with scd_type.",
+            "set only one: file sources take storage_mode, the other connectors scd_type.",
+        )
     if config.get("clustering_columns") and config.get("enable_auto_clustering"):
         raise PipelineSpecError(
             f"{path}.clustering_columns", "is set together with enable_auto_clustering.", "set only one of the two."
@@ -139,6 +145,15 @@ def _check_table_configuration(config: Any, path: str) -> None:
                 "is missing or empty.",
                 'name the column(s) whose values only grow, e.g. ["updated_at"].',
             )
+
+
+def file_source_url(body: Mapping) -> str | None:
+    """The folder or drive URL of a file source (SharePoint, Google Drive, OneDrive), from its connector options."""
+    options = body.get("connector_options")
+    for value in options.values() if isinstance(options, Mapping) else ():
+        if isinstance(value, Mapping) and isinstance(value.get("url"), str) and value["url"]:
+            return str(value["url"])
+    return None
 
 
 def destination_table(kind: str, body: Mapping) -> str | None:
@@ -214,8 +229,12 @@ def _check_ingestion(definition: Any, spec: Mapping) -> None:
             raise PipelineSpecError(f"{opath}.{kind}", "must be an object.", "see the Lakeflow Connect spec.")
         for key in ("destination_catalog", "destination_schema"):
             _require_str(body, key, f"{opath}.{kind}.", "name the Unity Catalog catalog and schema to land in.")
-        if kind == "table":
+        if kind == "table" and file_source_url(body) is None:
             _require_str(body, "source_table", f"{opath}.table.", "name the source table.")
+        elif kind == "table" and not body.get("source_table"):
+            _require_str(
+                body, "destination_table", f"{opath}.table.", "name the table the files land in (or the source_table)."
+            )
         if kind == "schema":
             _require_str(body, "source_schema", f"{opath}.schema.", "name the source schema.")
         if kind == "report":

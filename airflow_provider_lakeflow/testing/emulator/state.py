@@ -66,6 +66,9 @@ CAUSES = (
 CONNECTION_TYPES = CLIENT_CONNECTION_TYPES | {"UNKNOWN_CONNECTION_TYPE"}
 PROVISIONING_STATES = ("ACTIVE", "DEGRADED", "DELETING", "FAILED", "PROVISIONING", "UPDATING")
 # Connection type -> IngestionSourceType, echoed (output only) in ingestion_definition.source_type.
+#: Sign-in sources that databricks-sdk's IngestionSourceType lists and its ConnectionType does not (yet): a connection
+#: "made in Catalog Explorer" (create_connection_as_ui) may have these types.
+UI_ONLY_CONNECTION_TYPES = ("GOOGLE_DRIVE", "JIRA", "ONEDRIVE", "SHAREPOINT")
 _SOURCE_TYPES = {
     t: t
     for t in (
@@ -86,6 +89,7 @@ _SOURCE_TYPES = {
         "TIKTOK_ADS",
         "WORKDAY_RAAS",
         "ZENDESK",
+        *UI_ONLY_CONNECTION_TYPES,
     )
 }
 _SECRET_WORDS = ("password", "secret", "private_key", "privatekey", "api_key", "apikey", "passphrase", "credential")
@@ -376,6 +380,8 @@ class Workspace:
             conn = self._connections.get(str(d.get("connection_name") or "").lower())
             if conn and conn.connection_type in _SOURCE_TYPES:
                 d["source_type"] = _SOURCE_TYPES[conn.connection_type]
+            elif d.get("ingest_from_uc_foreign_catalog") is True:
+                d["source_type"] = "FOREIGN_CATALOG"
         return spec
 
     def _connection_type(self, name: str) -> str | None:
@@ -737,7 +743,7 @@ class Workspace:
         if not name or not isinstance(name, str):
             raise invalid("name: is required.")
         ctype = body.get("connection_type")
-        if ctype not in CONNECTION_TYPES:
+        if ctype not in CONNECTION_TYPES and not (credential_type == "OAUTH_U2M" and ctype in UI_ONLY_CONNECTION_TYPES):
             raise invalid(f"connection_type: unknown value {ctype!r}.")
         options = body.get("options")
         if not isinstance(options, dict):

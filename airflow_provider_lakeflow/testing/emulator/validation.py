@@ -47,6 +47,8 @@ def _check_table_config(cfg: Any, field: str) -> None:
     scd = cfg.get("scd_type")
     if scd is not None and scd not in SCD_TYPES:
         raise invalid(f"{field}.scd_type: unknown value {scd!r}; expected one of {', '.join(SCD_TYPES)}.")
+    if cfg.get("storage_mode") is not None and cfg.get("scd_type") is not None:
+        raise invalid(f"{field}: storage_mode and scd_type cannot both be set.")
     if cfg.get("clustering_columns") and cfg.get("enable_auto_clustering"):
         raise invalid(f"{field}: clustering_columns and enable_auto_clustering cannot both be set.")
 
@@ -218,7 +220,10 @@ def _check_ingestion(body: dict[str, Any], connection_type: ConnectionTypes) -> 
         for key in ("destination_catalog", "destination_schema"):
             if not spec.get(key):
                 raise invalid(f"{field}.{kind}.{key}: is required.")
-        if kind == "table" and not spec.get("source_table"):
+        file_url = any(
+            isinstance(o, dict) and o.get("url") for o in (spec.get("connector_options") or {}).values()
+        )  # a file source (SharePoint, Google Drive, OneDrive) names its folder by URL
+        if kind == "table" and not spec.get("source_table") and not (file_url and spec.get("destination_table")):
             raise invalid(f"{field}.table.source_table: is required.")
         if kind == "report" and not spec.get("source_url"):
             raise invalid(f"{field}.report.source_url: is required.")
