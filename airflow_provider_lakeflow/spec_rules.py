@@ -44,6 +44,13 @@ def _configs(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, 
         yield path, {**top, **{k: v for k, v in own.items() if v is not None}}, where
 
 
+def _body_at(definition: Mapping[str, Any], object_path: str) -> Mapping[str, Any]:
+    for path, _kind, body in _objects(definition):
+        if path == object_path:
+            return body
+    return {}
+
+
 def _is_cdc(definition: Mapping[str, Any]) -> bool:
     return bool(definition.get("ingestion_gateway_id")) or definition.get("connector_type") == "CDC"
 
@@ -63,6 +70,14 @@ def _check_table_configurations(definition: Mapping[str, Any]) -> None:
             )
     for path, config, where in _configs(definition):
         scd = config.get("scd_type")
+        options = _body_at(definition, path).get("connector_options") or {}
+        if scd is not None and isinstance(options, Mapping) and options.get("gdrive_options") is not None:
+            raise PipelineSpecError(
+                where["scd_type"],
+                f"applies to {path}, a Google Drive folder; the Google Drive connector fails on scd_type.",
+                "remove scd_type; set table_configuration.storage_mode if at all (APPEND_ONLY for structured files, "
+                "SCD_TYPE_1 for BINARYFILE, both the defaults).",
+            )
         cursors = (config.get("query_based_connector_config") or {}).get("cursor_columns")
         if scd == "APPEND_ONLY" and (_is_cdc(definition) or not cursors):
             raise PipelineSpecError(

@@ -65,6 +65,20 @@ def foreign() -> dict[str, Any]:
     }
 
 
+def gdrive() -> dict[str, Any]:
+    options = {"entity_type": "FILE", "url": "https://drive.google.com/drive/folders/x", "file_ingestion_options": {}}
+    options["file_ingestion_options"] = {"format": "CSV"}
+    obj = {
+        "table": {
+            "destination_catalog": "main",
+            "destination_schema": "drive",
+            "destination_table": "orders",
+            "connector_options": {"gdrive_options": options},
+        }
+    }
+    return {"name": "rules-gdrive", "ingestion_definition": {"connection_name": "gd", "objects": [obj]}}
+
+
 def gateway() -> dict[str, Any]:
     return {
         "name": "rules-gw",
@@ -244,6 +258,27 @@ RULES: list[tuple[str, Callable[[], dict[str, Any]], str, str | None, str]] = [
         "destination_table",
     ),
     (
+        "storage-mode-with-scd-type",
+        change(saas, **{TC0: {"storage_mode": "APPEND_ONLY", "scd_type": "SCD_TYPE_1"}}),
+        f"{OBJ0}.table.table_configuration.storage_mode",
+        None,
+        "storage_mode",
+    ),
+    (
+        "scd-type-on-google-drive",
+        change(gdrive, ingestion_definition__table_configuration={"scd_type": "SCD_TYPE_1"}),
+        f"{ID}.table_configuration.scd_type",
+        None,
+        "Google Drive",
+    ),
+    (
+        "file-source-without-a-table-name",
+        change(gdrive, ingestion_definition__objects__0__table__destination_table=None),
+        f"{OBJ0}.table.destination_table",
+        None,
+        "source_table",
+    ),
+    (
         "gateway-not-continuous",
         change(gateway, continuous=None),
         "continuous",
@@ -315,6 +350,8 @@ def test_the_emulator_rejects_the_rule_with_its_condition(
         change(saas, catalog="MAIN"),
         change(saas, **{TC0: {"row_filter": "region = 'where the sun is'"}}),
         change(gateway, edition="advanced", channel="PREVIEW", photon=False),
+        gdrive,
+        change(gdrive, **{TC0: {"storage_mode": "APPEND_ONLY"}}),
     ],
     ids=[
         "query-based",
@@ -328,6 +365,8 @@ def test_the_emulator_rejects_the_rule_with_its_condition(
         "catalog-matches-any-case",
         "where-inside-a-literal",
         "gateway-allowed-settings",
+        "file-source-named-by-url",
+        "file-source-storage-mode",
     ],
 )
 def test_specs_that_keep_the_rules_pass_both(w: WorkspaceClient, lakeflow_emulator: Any, make: Callable) -> None:

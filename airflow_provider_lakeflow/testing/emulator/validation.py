@@ -112,6 +112,8 @@ def _check_documented_rules(body: dict[str, Any], d: dict[str, Any], connection_
     for path, _kind, spec in _objects(d):
         own = {k: v for k, v in (spec.get("table_configuration") or {}).items() if v is not None}
         cfg = {**top, **own}
+        if cfg.get("scd_type") is not None and (spec.get("connector_options") or {}).get("gdrive_options"):
+            raise invalid(f"{path}.table_configuration.scd_type: is not supported for Google Drive; use storage_mode.")
         cursors = (cfg.get("query_based_connector_config") or {}).get("cursor_columns")
         if cfg.get("scd_type") == "APPEND_ONLY" and (_is_cdc(d) or not cursors):
             raise spec_error(
