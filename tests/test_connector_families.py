@@ -52,7 +52,11 @@ SAAS = [
     saas("google_ads", "campaign", {"google_ads_options": {"manager_account_id": "123-456-7890"}}),
     saas("linkedin_ads", "ad_analytics", {"linkedin_ads_options": {"lookback_window_days": 30}}),
     saas("reddit_ads", "campaigns", {"reddit_ads_options": {"sync_start_date": "2026-01-01"}}),
-    saas("outlook", "messages", {"outlook_options": {"include_mailboxes": ["ops@contoso.com"], "body_format": "TEXT_PLAIN"}}),
+    saas(
+        "outlook",
+        "messages",
+        {"outlook_options": {"include_mailboxes": ["ops@contoso.com"], "body_format": "TEXT_PLAIN"}},
+    ),
     saas("rabbitmq", "orders", {"rabbitmq_options": {"queue": "orders"}}),
     saas("kafka", "events", {"kafka_options": {"topics": ["events"], "starting_offset": "earliest"}}),
     saas("api_source", "records", {"api_source_connector_options": {"options": {"page_size": "100"}}}),
