@@ -31,8 +31,10 @@ def _objects(definition: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[
                 yield f"{ID}.objects[{index}].{kind}", kind, body
 
 
-def _configs(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any], dict[str, str]]]:
-    """(object path, effective table configuration, field -> path of the level that set it) for every object.
+def _configs(
+    definition: Mapping[str, Any],
+) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any], dict[str, str]]]:
+    """(object path, object, effective table configuration, field -> path of the level that set it) per object.
 
     The narrower level wins field by field: an object's ``table_configuration`` over the definition's.
     """
@@ -41,14 +43,7 @@ def _configs(definition: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, 
         own = body.get("table_configuration") or {}
         where = {k: f"{ID}.table_configuration.{k}" for k, v in top.items() if v is not None}
         where.update({k: f"{path}.table_configuration.{k}" for k, v in own.items() if v is not None})
-        yield path, {**top, **{k: v for k, v in own.items() if v is not None}}, where
-
-
-def _body_at(definition: Mapping[str, Any], object_path: str) -> Mapping[str, Any]:
-    for path, _kind, body in _objects(definition):
-        if path == object_path:
-            return body
-    return {}
+        yield path, body, {**top, **{k: v for k, v in own.items() if v is not None}}, where
 
 
 def _is_cdc(definition: Mapping[str, Any]) -> bool:
@@ -68,9 +63,9 @@ def _check_table_configurations(definition: Mapping[str, Any]) -> None:
                 "contains WHERE; it is only the condition.",
                 "write the condition alone, e.g. \"region = 'EU'\" instead of \"WHERE region = 'EU'\".",
             )
-    for path, config, where in _configs(definition):
+    for path, body, config, where in _configs(definition):
         scd = config.get("scd_type")
-        options = _body_at(definition, path).get("connector_options") or {}
+        options = body.get("connector_options") or {}
         if scd is not None and isinstance(options, Mapping) and options.get("gdrive_options") is not None:
             raise PipelineSpecError(
                 where["scd_type"],
