@@ -76,15 +76,17 @@ def load_pipeline_spec(
 def _variables_argument(value: Any) -> dict[str, Any]:
     if value is None or value == "":
         return {}
-    if isinstance(value, str):  # a template that rendered to text
+    given = value
+    if isinstance(value, str):  # a template that rendered to text: accepted when the text is a JSON object
         try:
             value = json.loads(value)
         except ValueError:
             value = None
     if not isinstance(value, Mapping):
+        got = "text that is not a JSON object" if isinstance(given, str) else type(given).__name__
         raise PipelineSpecError(
             "bundle_variables",
-            f"must be a dict of variable names to values, got {type(value).__name__}.",
+            f"must be a dict of variable names to values, got {got}.",
             'pass e.g. {"catalog": "main"} (values may be templates).',
         )
     return dict(value)
