@@ -65,10 +65,10 @@ CAUSES = (
 # The server knows the same types as the client-side checks (which track databricks-sdk's ConnectionType enum).
 CONNECTION_TYPES = CLIENT_CONNECTION_TYPES | {"UNKNOWN_CONNECTION_TYPE"}
 PROVISIONING_STATES = ("ACTIVE", "DEGRADED", "DELETING", "FAILED", "PROVISIONING", "UPDATING")
-# Connection type -> IngestionSourceType, echoed (output only) in ingestion_definition.source_type.
 #: Sign-in sources that databricks-sdk's IngestionSourceType lists and its ConnectionType does not (yet): a connection
 #: "made in Catalog Explorer" (create_connection_as_ui) may have these types.
 UI_ONLY_CONNECTION_TYPES = ("GOOGLE_DRIVE", "JIRA", "ONEDRIVE", "SHAREPOINT")
+# Connection type -> IngestionSourceType, echoed (output only) in ingestion_definition.source_type.
 _SOURCE_TYPES = {
     t: t
     for t in (
