@@ -316,10 +316,10 @@ def check_before_request(spec: Mapping[str, Any], hook: Any) -> None:
         return
     from databricks.sdk.errors import NotFound
 
-    from airflow_provider_lakeflow.hooks import api
+    from airflow_provider_lakeflow.hooks import operations
 
     try:
-        connection = hook.run(api.get_connection(definition["connection_name"]))
+        connection = hook.run(operations.get_connection(definition["connection_name"]))
     except NotFound:
         return
     check_salesforce_connection(spec, connection.get("connection_type"))
