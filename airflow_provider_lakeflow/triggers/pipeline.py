@@ -85,14 +85,29 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         )
         return outcome.status, outcome.state, outcome.message
 
-    async def on_kill(self) -> None:
-        """Airflow 3.3: a user killed the deferred task; stop the update it was waiting on."""
-        if not self.cancel_on_kill:
-            return
+    def stops_on_kill(self) -> bool:
+        return self.cancel_on_kill
+
+    async def stop_remote_work(self) -> None:
+        """A user killed the deferred task: stop the update, unless it has already ended.
+
+        The stop applies to the pipeline's active update; an update that already ended (its event may have been
+        delivered by another triggerer) must not turn into a stop of the pipeline's next update.
+        """
         from airflow_provider_lakeflow.hooks import api
 
         hook = self._hook()
         async with hook.session_scope():
+            update = await hook.arun(api.get_update(self.pipeline_id, self.update_id))
+            state = update.get("state")
+            if state in api.TERMINAL_UPDATE_STATES:
+                self.log.info(
+                    "Update %s of pipeline %s already ended (%s); nothing to stop",
+                    self.update_id,
+                    self.pipeline_id,
+                    state,
+                )
+                return
             self.log.info(
                 "Stopping pipeline %s (update %s) because the task was killed", self.pipeline_id, self.update_id
             )

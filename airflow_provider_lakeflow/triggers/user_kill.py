@@ -1,0 +1,89 @@
+"""Tell a user's kill of a deferred task from Airflow moving its trigger to another triggerer.
+
+Airflow 3.3.2 calls a trigger's ``on_kill`` on both: when a user marks the deferred task failed or success, clears it
+or deletes its run, and when the trigger was reassigned to another triggerer because its triggerer missed heartbeats
+for longer than ``[triggerer] triggerer_health_check_threshold`` (a long GC pause, a frozen VM, a slow metadata
+database) and then came back: that triggerer cancels its old copy through the user-kill path. Only the first must stop
+remote work; after a reassignment another triggerer is still waiting on it.
+
+The discriminator: a user's kill changes the task instance's state (or deletes it), a reassignment leaves it DEFERRED.
+The trigger reads that state through the Task SDK (the triggerer's supervisor asks the execution API), in a thread,
+so the event loop never blocks. When the state cannot be read, nothing is stopped: stopping work that another
+triggerer still watches fails a task that would have succeeded, whereas not stopping after a real kill only lets an
+update run to its end; the log says so, and the user can stop it by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+#: Bounds the state read, so ``on_kill`` keeps time for the stop within Airflow's ``[triggerer] on_kill_timeout``.
+STATE_READ_TIMEOUT = 10.0
+
+DEFERRED = "deferred"
+
+
+def _read_task_state(ti: Any) -> tuple[bool, str | None]:
+    """(exists, state) of the trigger's task instance, as the execution API sees it now (blocking: run in a thread)."""
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    map_index = getattr(ti, "map_index", -1)
+    map_index = -1 if map_index is None else map_index
+    states = RuntimeTaskInstance.get_task_states(
+        dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index
+    )
+    # The execution API keys a mapped task instance as "<task_id>_<map_index>".
+    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+    run_states = states.get(ti.run_id) or {}
+    if key not in run_states:
+        return False, None
+    state = run_states[key]
+    return True, None if state is None else str(getattr(state, "value", state))
+
+
+async def killed_by_user(trigger: Any) -> bool:
+    """True when the trigger's task was killed by a user; False when it was reassigned or the answer is unknown.
+
+    :param trigger: a running trigger (Airflow sets its ``task_instance`` before running it). The decision is logged
+        to its log, which Airflow shows next to the task's.
+    """
+    log = trigger.log
+    ti = getattr(trigger, "task_instance", None)
+    if ti is None:
+        log.warning(
+            "on_kill: this trigger has no task instance, so a user's kill cannot be told from a move to another "
+            "triggerer; not stopping the remote work"
+        )
+        return False
+    try:
+        exists, state = await asyncio.wait_for(asyncio.to_thread(_read_task_state, ti), STATE_READ_TIMEOUT)
+    except Exception as exc:  # any failure to read (timeout, comms, Airflow 2 without the Task SDK) means "unknown"
+        log.warning(
+            "on_kill: could not read the state of task %s.%s (run %s): %s: %s. Not stopping the remote work: if "
+            "the trigger only moved to another triggerer, that triggerer is still waiting on it. If a user killed "
+            "the task, stop it by hand.",
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            type(exc).__name__,
+            exc,
+        )
+        return False
+    if exists and state == DEFERRED:
+        log.info(
+            "on_kill: task %s.%s (run %s) is still deferred, so this trigger was moved to another triggerer, which "
+            "keeps waiting; not stopping the remote work",
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+        )
+        return False
+    log.info(
+        "on_kill: task %s.%s (run %s) is %s: killed by a user",
+        ti.dag_id,
+        ti.task_id,
+        ti.run_id,
+        state if exists else "gone (its run was deleted)",
+    )
+    return True
