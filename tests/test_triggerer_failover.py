@@ -69,13 +69,23 @@ def _holders(db: Path) -> dict[str, int | None]:
     )
 
 
-def _guard_logs(home: Path, job_id: int, text: str) -> set[str]:
+def _trigger_logs(home: Path, job_id: int, text: str) -> set[str]:
     """Runs whose trigger log written by triggerer ``job_id`` contains ``text``."""
     runs = set()
     for path in (home / "logs").rglob(f"*.log.trigger.{job_id}.log"):
         if text in path.read_text(errors="replace"):
             runs.update(part.removeprefix("run_id=") for part in path.parts if part.startswith("run_id="))
     return runs
+
+
+def _kept(airflow: Airflow, job_id: int, name: str, runs: set[str]) -> set[str]:
+    """Runs for which triggerer ``job_id`` logged that the guard kept the update running: in the trigger's log, or in
+    the triggerer's own log when the line came after Airflow had closed the trigger's log."""
+    logged = "\n".join(
+        path.read_text(errors="replace") for path in (airflow.home / "logs").rglob(f"*.log.trigger.{job_id}.log")
+    )
+    logged += airflow.log(name)
+    return {run for run in runs if f"(run {run}) {GUARD_KEPT}" in logged}
 
 
 def _signal_group(airflow: Airflow, name: str, sig: signal.Signals) -> None:
@@ -168,10 +178,11 @@ def test_failover_never_stops_an_update_and_a_user_kill_still_does(tmp_path, lak
         victim = max(jobs, key=lambda name: sum(1 for job in held.values() if job == jobs[name]))
         survivor = next(name for name in jobs if name != victim)
         killed_held = sum(1 for job in held.values() if job == jobs[victim])
-        victim_proc = airflow.procs.pop(victim)  # _wait_for must not count the killed triggerer as "exited early"
+        victim_proc = airflow.procs[victim]
         victim_pids = {victim_proc.pid} | {p.pid for p in psutil.Process(victim_proc.pid).children(recursive=True)}
         _signal_group(airflow, victim, signal.SIGKILL)
         victim_proc.wait(timeout=30)
+        del airflow.procs[victim]  # _wait_for must not count the killed triggerer as "exited early"
         started = time.time()
         _wait_for(
             f"{survivor} to adopt {victim}'s waits",
@@ -199,11 +210,11 @@ def test_failover_never_stops_an_update_and_a_user_kill_still_does(tmp_path, lak
         # and stops nothing.
         _wait_for(
             f"the resumed {survivor} to cancel every old copy",
-            lambda: _guard_logs(home, jobs[survivor], GUARD_KEPT) == everyone,
+            lambda: _kept(airflow, jobs[survivor], survivor, everyone) == everyone,
             90,
             airflow,
         )
-        assert _guard_logs(home, jobs[survivor], USER_ACTION) == everyone  # Airflow took the dangerous path
+        assert _trigger_logs(home, jobs[survivor], USER_ACTION) == everyone  # Airflow took the dangerous path
         assert not emulator.requests(path_regex=r"/stop$")
         for name, pipeline_id in pipelines.items():
             assert emulator.update(pipeline_id)["state"] not in ("COMPLETED", "FAILED", "CANCELED"), name
@@ -349,6 +360,37 @@ def test_on_kill_stops_nothing_when_the_state_cannot_be_read(lakeflow_emulator, 
     # No task instance (a trigger run outside the triggerer): unknown too.
     asyncio.run(LakeflowPipelineUpdateTrigger(pipeline_id, update_id).on_kill())
     assert _stops(lakeflow_emulator, pipeline_id) == 0
+
+
+@AIRFLOW3_ONLY
+def test_on_kill_finishes_although_airflow_cancels_it_again(lakeflow_emulator, running_update, monkeypatch):
+    """Airflow 3.3.2 re-sends a trigger's cancel every triggerer loop while its on_kill runs."""
+    from airflow.sdk.execution_time import task_runner
+
+    pipeline_id, update_id = running_update
+
+    class SlowSupervisor(_Supervisor):
+        def send(self, msg):
+            time.sleep(0.5)  # a busy supervisor; this runs in a thread, as the real answer is awaited
+            return super().send(msg)
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", SlowSupervisor({"r1": {"run": "failed"}}), raising=False)
+    trigger = LakeflowPipelineUpdateTrigger(pipeline_id, update_id)
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="run", run_id="r1", map_index=-1)
+
+    async def kill_twice() -> None:
+        on_kill = asyncio.ensure_future(trigger.on_kill())
+        await asyncio.sleep(0.1)
+        on_kill.cancel("again")  # while the state read is in flight
+        with pytest.raises(asyncio.CancelledError):
+            await on_kill
+        for _ in range(100):  # the triggerer's loop keeps running; so does the stop
+            await asyncio.sleep(0.05)
+            if _stops(lakeflow_emulator, pipeline_id):
+                return
+
+    asyncio.run(kill_twice())
+    assert _stops(lakeflow_emulator, pipeline_id) == 1
 
 
 @AIRFLOW3_ONLY

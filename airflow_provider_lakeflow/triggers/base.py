@@ -50,10 +50,13 @@ class LakeflowPollingTrigger(BaseTrigger):
         """
         if not self.stops_on_kill():
             return
-        from airflow_provider_lakeflow.triggers.user_kill import killed_by_user
+        from airflow_provider_lakeflow.triggers.user_kill import killed_by_user, outlive_cancellation
 
-        if await killed_by_user(self):
-            await self.stop_remote_work()
+        async def stop_if_killed_by_user() -> None:
+            if await killed_by_user(self):
+                await self.stop_remote_work()
+
+        await outlive_cancellation(stop_if_killed_by_user(), self.log)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()

@@ -1,4 +1,5 @@
-"""Tell a user's kill of a deferred task from Airflow moving its trigger to another triggerer.
+"""What a trigger's ``on_kill`` needs on Airflow 3.3: tell a user's kill of the deferred task from Airflow moving the
+trigger to another triggerer, and finish its work although Airflow cancels it again.
 
 Airflow 3.3.2 calls a trigger's ``on_kill`` on both: when a user marks the deferred task failed or success, clears it
 or deletes its run, and when the trigger was reassigned to another triggerer because its triggerer missed heartbeats
@@ -16,12 +17,16 @@ update run to its end; the log says so, and the user can stop it by hand.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 #: Bounds the state read, so ``on_kill`` keeps time for the stop within Airflow's ``[triggerer] on_kill_timeout``.
 STATE_READ_TIMEOUT = 10.0
 
 DEFERRED = "deferred"
+
+#: Kill handling still running after Airflow gave up waiting for it (a strong reference, so it is not collected).
+_RUNNING: set[asyncio.Task] = set()
 
 
 def _read_task_state(ti: Any) -> tuple[bool, str | None]:
@@ -87,3 +92,26 @@ async def killed_by_user(trigger: Any) -> bool:
         state if exists else "gone (its run was deleted)",
     )
     return True
+
+
+async def outlive_cancellation(work: Awaitable[None], log: Any) -> None:
+    """Run ``on_kill``'s work to its end even when Airflow cancels ``on_kill`` itself.
+
+    Airflow 3.3.2 re-sends the cancel of a trigger on every triggerer loop (about once a second) for as long as the
+    trigger has not finished, and its ``on_kill`` is still running then; the second cancel interrupts ``on_kill``
+    wherever it awaits (here: the state read through the supervisor, or the stop request). The work therefore runs as
+    its own task on the triggerer's loop: ``on_kill`` waits for it while Airflow lets it, and the task finishes (it is
+    bounded by the state read's timeout and the hook's request timeouts) when Airflow does not. Its errors are
+    logged, since nobody may be left to receive them.
+    """
+
+    async def logged() -> None:
+        try:
+            await work
+        except Exception as exc:
+            log.error("on_kill failed: %s: %s", type(exc).__name__, exc)
+
+    task = asyncio.ensure_future(logged())
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    await asyncio.shield(task)
