@@ -20,8 +20,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-#: Bounds the state read, so ``on_kill`` keeps time for the stop within Airflow's ``[triggerer] on_kill_timeout``.
-STATE_READ_TIMEOUT = 10.0
+#: Bounds the state read. Generous: a triggerer's first read sets up Airflow's in-process execution API, which took
+#: 5-10 s on a loaded two-core machine, and the work runs past Airflow's own ``on_kill`` timeout anyway.
+STATE_READ_TIMEOUT = 60.0
 
 DEFERRED = "deferred"
 
