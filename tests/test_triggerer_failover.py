@@ -281,7 +281,7 @@ class _Supervisor:
         self.error = error
         self.asked: list = []
 
-    def send(self, msg):
+    async def asend(self, msg):
         from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
 
         assert isinstance(msg, GetTaskStates)
@@ -370,9 +370,9 @@ def test_on_kill_finishes_although_airflow_cancels_it_again(lakeflow_emulator, r
     pipeline_id, update_id = running_update
 
     class SlowSupervisor(_Supervisor):
-        def send(self, msg):
-            time.sleep(0.5)  # a busy supervisor; this runs in a thread, as the real answer is awaited
-            return super().send(msg)
+        async def asend(self, msg):
+            await asyncio.sleep(0.5)  # a busy supervisor
+            return await super().asend(msg)
 
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", SlowSupervisor({"r1": {"run": "failed"}}), raising=False)
     trigger = LakeflowPipelineUpdateTrigger(pipeline_id, update_id)

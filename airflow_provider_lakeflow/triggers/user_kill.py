@@ -8,10 +8,10 @@ database) and then came back: that triggerer cancels its old copy through the us
 remote work; after a reassignment another triggerer is still waiting on it.
 
 The discriminator: a user's kill changes the task instance's state (or deletes it), a reassignment leaves it DEFERRED.
-The trigger reads that state through the Task SDK (the triggerer's supervisor asks the execution API), in a thread,
-so the event loop never blocks. When the state cannot be read, nothing is stopped: stopping work that another
-triggerer still watches fails a task that would have succeeded, whereas not stopping after a real kill only lets an
-update run to its end; the log says so, and the user can stop it by hand.
+The trigger reads that state through the Task SDK's channel to the triggerer's supervisor (which asks the execution
+API), awaited on the event loop, which never blocks. When the state cannot be read, nothing is stopped: stopping work
+that another triggerer still watches fails a task that would have succeeded, whereas not stopping after a real kill
+only lets an update run to its end; the log says so, and the user can stop it by hand.
 """
 
 from __future__ import annotations
@@ -30,18 +30,22 @@ DEFERRED = "deferred"
 _RUNNING: set[asyncio.Task] = set()
 
 
-def _read_task_state(ti: Any) -> tuple[bool, str | None]:
-    """(exists, state) of the trigger's task instance, as the execution API sees it now (blocking: run in a thread)."""
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+async def _read_task_state(ti: Any) -> tuple[bool, str | None]:
+    """(exists, state) of the trigger's task instance, as the execution API sees it now."""
+    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time.comms import GetTaskStates, TaskStatesResult
 
     map_index = getattr(ti, "map_index", -1)
     map_index = -1 if map_index is None else map_index
-    states = RuntimeTaskInstance.get_task_states(
-        dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index
+    # The Task SDK's own async reads (aget_connection, XCom) go the same way: a request to the supervisor, awaited.
+    response = await task_runner.SUPERVISOR_COMMS.asend(
+        GetTaskStates(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index)
     )
+    if not isinstance(response, TaskStatesResult):
+        raise TypeError(f"the supervisor answered {type(response).__name__}, not TaskStatesResult")
     # The execution API keys a mapped task instance as "<task_id>_<map_index>".
     key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
-    run_states = states.get(ti.run_id) or {}
+    run_states = response.task_states.get(ti.run_id) or {}
     if key not in run_states:
         return False, None
     state = run_states[key]
@@ -49,7 +53,7 @@ def _read_task_state(ti: Any) -> tuple[bool, str | None]:
 
 
 async def killed_by_user(trigger: Any) -> bool:
-    """True when the trigger's task was killed by a user; False when it was reassigned or the answer is unknown.
+    """True when the task was killed (it left DEFERRED); False when the trigger was reassigned or the answer is unknown.
 
     :param trigger: a running trigger (Airflow sets its ``task_instance`` before running it). The decision is logged
         to its log, which Airflow shows next to the task's.
@@ -63,7 +67,7 @@ async def killed_by_user(trigger: Any) -> bool:
         )
         return False
     try:
-        exists, state = await asyncio.wait_for(asyncio.to_thread(_read_task_state, ti), STATE_READ_TIMEOUT)
+        exists, state = await asyncio.wait_for(_read_task_state(ti), STATE_READ_TIMEOUT)
     except Exception as exc:  # any failure to read (timeout, comms, Airflow 2 without the Task SDK) means "unknown"
         log.warning(
             "on_kill: could not read the state of task %s.%s (run %s): %s: %s. Not stopping the remote work: if "
@@ -86,7 +90,7 @@ async def killed_by_user(trigger: Any) -> bool:
         )
         return False
     log.info(
-        "on_kill: task %s.%s (run %s) is %s: killed by a user",
+        "on_kill: task %s.%s (run %s) is %s, no longer deferred: the task was killed",
         ti.dag_id,
         ti.task_id,
         ti.run_id,
