@@ -10,7 +10,7 @@ SQLite with the LocalExecutor, against the emulator, with deferred ``LakeflowRun
 3. A user marks one deferred task failed through the REST API: its update is stopped.
 
 Every other task succeeds with exactly one ``start_update`` and no ``stop`` per pipeline. Airflow 3 only (see the skip
-reason); takes about four minutes, most of it waiting for the updates to end. The guard's decision table
+reason); takes four to six minutes, most of it waiting for the updates to end. The guard's decision table
 (``triggers/user_kill.py``) is tested below it, against a stand-in for the triggerer's supervisor channel.
 """
 
@@ -40,7 +40,7 @@ WAITS = 10  # deferred waits that must survive both failovers
 KILLED = "failover-killed"  # the run whose deferred task a user marks failed
 THRESHOLD = 10  # [triggerer] triggerer_health_check_threshold, seconds
 #: Long enough for both failovers and the user's kill to happen while every update still runs, on a loaded machine.
-UPDATE_SECONDS = 120.0
+UPDATE_SECONDS = 150.0
 DAG_ID = "lf_triggerer_fanout"
 GUARD_KEPT = "is still deferred, so this trigger was moved to another triggerer"
 USER_ACTION = "Trigger cancelled by user action, invoking on_kill"

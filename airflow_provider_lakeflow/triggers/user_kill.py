@@ -20,8 +20,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-#: Bounds the state read. Generous: a triggerer's first read sets up Airflow's in-process execution API, which took
-#: 5-10 s on a loaded two-core machine, and the work runs past Airflow's own ``on_kill`` timeout anyway.
+#: Bounds the state read. Generous: a triggerer's first read (it sets up Airflow's in-process execution API) took 5 to
+#: 16 s on a loaded two-core machine with SQLite, and the work runs past Airflow's own ``on_kill`` timeout anyway.
 STATE_READ_TIMEOUT = 60.0
 
 DEFERRED = "deferred"
