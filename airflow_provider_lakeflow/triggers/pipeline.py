@@ -95,13 +95,13 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         The stop applies to the pipeline's active update; an update that already ended (its event may have been
         delivered by another triggerer) must not turn into a stop of the pipeline's next update.
         """
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         hook = self._hook()
         async with hook.session_scope():
-            update = await hook.arun(api.get_update(self.pipeline_id, self.update_id))
+            update = await hook.arun(ops.get_update(self.pipeline_id, self.update_id))
             state = update.get("state")
-            if state in api.TERMINAL_UPDATE_STATES:
+            if state in ops.TERMINAL_UPDATE_STATES:
                 self.log.info(
                     "Update %s of pipeline %s already ended (%s); nothing to stop",
                     self.update_id,
@@ -112,4 +112,4 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
             self.log.info(
                 "Stopping pipeline %s (update %s) because the task was killed", self.pipeline_id, self.update_id
             )
-            await hook.arun(api.stop_pipeline(self.pipeline_id))
+            await hook.arun(ops.stop_pipeline(self.pipeline_id))
