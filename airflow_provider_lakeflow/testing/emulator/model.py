@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
+from airflow_provider_lakeflow.testing.emulator.conditions import ScriptedCondition
 from airflow_provider_lakeflow.testing.emulator.errors import invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.updates import Script, Update
 
@@ -58,6 +59,7 @@ class Pipeline:
     by_update_id: dict[str, Update] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     script: Script | None = None
+    conditions: list[ScriptedCondition] = field(default_factory=list)
 
     @property
     def name(self) -> str:
