@@ -188,6 +188,7 @@ class Update:
     continuous: bool = False
     fail_message: str | None = None  # a failure decided at start (e.g. gateway not running)
     connection_name: str | None = None
+    conditions: tuple[Any, ...] = ()  # scripted error conditions that fail this update (conditions.Fired)
     stop_offset: float | None = None
     stopping_seconds: float = 0.0
     emitted: int = 0
@@ -199,7 +200,7 @@ class Update:
 
     def __post_init__(self) -> None:
         phases = list(PHASES)
-        if self.fail_message:
+        if self.fail_message or any(c.flow is None for c in self.conditions):
             phases = phases[:3]  # fails while initializing: the gateway/connection check
         elif self.request.get("validate_only"):
             phases = phases[:4]
@@ -210,7 +211,7 @@ class Update:
             t += max(0.0, self.script.phase_seconds.get(p, 0.0))
         self.continuous = self.continuous and not self.fail_message and not self.request.get("validate_only")
         self.end = math.inf if self.continuous else t
-        self.outcome = "FAILED" if self.fail_message else self.script.outcome
+        self.outcome = "FAILED" if self.fail_message or self.conditions else self.script.outcome
         self.stopping_seconds = max(0.0, self.script.phase_seconds.get("STOPPING", 0.0))
 
     def state(self, now: float) -> str:
@@ -280,8 +281,9 @@ class Update:
                         p.extend((at, "flow_progress", (f, "RUNNING", fraction)) for f in self.flows)
         if not math.isinf(self.end):
             if "RUNNING" in self.states:
+                failing = {c.flow.name for c in self.conditions if c.flow is not None}
                 for i, f in enumerate(self.flows):
-                    failed = self.outcome == "FAILED" and i == 0
+                    failed = f.name in failing if failing else self.outcome == "FAILED" and i == 0
                     p.append((self.end, "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
             p.append((self.end, "update_progress", self.outcome))
         if self.stop_offset is not None:
@@ -311,8 +313,12 @@ class Update:
             self.emitted += 1
         return out
 
-    def _error(self) -> dict[str, Any]:
-        message = self.fail_message or self.script.error_message or DEFAULT_ERROR
+    def _error(self, flow: Flow | None = None) -> dict[str, Any]:
+        """The error of a failed flow (``flow``) or of the update: a scripted condition's message when there is one."""
+        own = [c for c in self.conditions if flow is not None and c.flow == flow]
+        update_level = [c for c in self.conditions if c.flow is None] or list(self.conditions)
+        scripted = own or ([] if flow is not None else update_level)
+        message = scripted[0].message if scripted else self.fail_message or self.script.error_message or DEFAULT_ERROR
         return {"fatal": True, "exceptions": [{"class_name": EXCEPTION_CLASS, "message": message}]}
 
     def _event(self, index: int, offset: float, kind: str, data: Any, pipeline_name: str, seq: int) -> dict[str, Any]:
@@ -397,6 +403,6 @@ class Update:
                     progress["data_quality"] = dq
             elif status == "FAILED":
                 ev["level"] = "ERROR"
-                ev["error"] = {**self._error(), "fatal": False}
+                ev["error"] = {**self._error(flow), "fatal": False}
             ev["details"] = {"flow_progress": progress}
         return ev
