@@ -13,7 +13,7 @@ Two halves, both free of I/O and of Airflow:
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,13 +191,22 @@ class Cursor:
         )
 
 
-def _start(cursor: Cursor | None, snapshot: Snapshot, baseline: Iterable[str]) -> Cursor | None:
-    """The cursor to compare this snapshot with; None when there is nothing to watch yet."""
+def _start(cursor: Cursor | None, snapshot: Snapshot, over: Callable[[dict], bool], started_ms: int | None) -> Cursor:
+    """The cursor to compare this snapshot with.
+
+    A watcher's first cursor takes what was already over when the watcher started as history, not news: updates
+    created before ``started_ms`` (default: this poll) that had ended (``over``) by the watcher's first look.
+    """
     if cursor is None:
-        cursor = Cursor(started_ms=snapshot.polled_at_ms)
+        started = snapshot.polled_at_ms if started_ms is None else started_ms
+        cursor = Cursor(started_ms=started)
         if snapshot.pipeline_id is not None:
-            # First run: whatever is already over is history, not news.
-            cursor.pipeline_id, cursor.done = snapshot.pipeline_id, list(baseline)
+            cursor.pipeline_id = snapshot.pipeline_id
+            cursor.done = [
+                u["update_id"]
+                for u in snapshot.updates
+                if u.get("update_id") and (u.get("creation_time") or 0) < started and over(u)
+            ]
         return cursor
     if snapshot.pipeline_id is not None and snapshot.pipeline_id != cursor.pipeline_id:
         # The pipeline appeared (or was re-created) after the watcher first ran: all of its updates are new.
@@ -224,7 +233,7 @@ class Due:
     """What one snapshot means for one watcher: events to fire, the cursor after them, event logs still needed."""
 
     events: list[dict[str, Any]]
-    cursor: Cursor | None
+    cursor: Cursor
     wanted: frozenset[str] = frozenset()
 
 
@@ -239,10 +248,12 @@ def _fresh(cursor: Cursor, updates: Iterable[dict]) -> list[dict]:
     return sorted(out, key=lambda u: u.get("creation_time") or 0)
 
 
-def update_events_due(cursor: Cursor | None, snapshot: Snapshot, states: Collection[str]) -> Due:
+def update_events_due(
+    cursor: Cursor | None, snapshot: Snapshot, states: Collection[str], started_ms: int | None = None
+) -> Due:
     """Updates that reached one of ``states`` and have not fired for this watcher yet (oldest first)."""
-    cursor = _start(cursor, snapshot, (u["update_id"] for u in snapshot.updates if _terminal(u)))
-    if cursor is None or snapshot.pipeline_id is None:
+    cursor = _start(cursor, snapshot, _terminal, started_ms)
+    if snapshot.pipeline_id is None:
         return Due([], cursor)
     events: list[dict[str, Any]] = []
     wanted: set[str] = set()
@@ -273,7 +284,7 @@ def update_events_due(cursor: Cursor | None, snapshot: Snapshot, states: Collect
     return Due(events, new, frozenset(wanted))
 
 
-def table_events_due(cursor: Cursor | None, snapshot: Snapshot, table: str) -> Due:
+def table_events_due(cursor: Cursor | None, snapshot: Snapshot, table: str, started_ms: int | None = None) -> Due:
     """Updates in which ``table``'s flow COMPLETED and that have not fired for this watcher yet (oldest first).
 
     A table fires as soon as its flow completed, whatever the update does afterwards (its data has landed). An
@@ -286,8 +297,8 @@ def table_events_due(cursor: Cursor | None, snapshot: Snapshot, table: str) -> D
         reading = snapshot.readings.get(update["update_id"])
         return _terminal(update) or (reading is not None and table in reading.landed)
 
-    cursor = _start(cursor, snapshot, (u["update_id"] for u in snapshot.updates if over(u)))
-    if cursor is None or snapshot.pipeline_id is None:
+    cursor = _start(cursor, snapshot, over, started_ms)
+    if snapshot.pipeline_id is None:
         return Due([], cursor)
     events: list[dict[str, Any]] = []
     wanted: set[str] = set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -245,6 +246,7 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
         self._cursor: Cursor | None = None
         self._loaded = False
         self._wanted: frozenset[str] = frozenset()
+        self._started_ms = int(time.time() * 1000)
 
     # -- what a subclass says ----------------------------------------------------------------------------------------
     def _kwargs(self) -> dict[str, Any]:
@@ -259,6 +261,8 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
         return f"{type(self).__module__}.{type(self).__qualname__}", self._kwargs()
 
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
+        """This watcher's events in a snapshot; a first cursor counts from when this trigger object was made (in the
+        triggerer, that is when the watcher started)."""
         raise NotImplementedError
 
     def _cursor_key(self) -> str:
@@ -400,7 +404,7 @@ class LakeflowUpdateEventTrigger(LakeflowWatchTrigger):
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
         from airflow_provider_lakeflow.hooks.watching import update_events_due
 
-        return update_events_due(cursor, snapshot, self.states)
+        return update_events_due(cursor, snapshot, self.states, self._started_ms)
 
     def _cursor_key(self) -> str:
         return f"{super()._cursor_key()}:{','.join(self.states)}"
@@ -447,7 +451,7 @@ class LakeflowTableLandedTrigger(LakeflowWatchTrigger):
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
         from airflow_provider_lakeflow.hooks.watching import table_events_due
 
-        return table_events_due(cursor, snapshot, self.table)
+        return table_events_due(cursor, snapshot, self.table, self._started_ms)
 
     def _cursor_key(self) -> str:
         return f"{super()._cursor_key()}:{self.table}"

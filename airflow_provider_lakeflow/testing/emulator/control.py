@@ -42,6 +42,7 @@ class ControlMethods:
         rows: int | dict[str, int] | None = None,
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         self._call(
             "script_pipeline",
@@ -52,6 +53,7 @@ class ControlMethods:
             rows=rows,
             tables=tables,
             data_quality=data_quality,
+            table_seconds=table_seconds,
         )
 
     def set_default_script(
@@ -64,6 +66,7 @@ class ControlMethods:
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
         update_seconds: float | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         self._call(
             "set_default_script",
@@ -74,6 +77,7 @@ class ControlMethods:
             tables=tables,
             data_quality=data_quality,
             update_seconds=update_seconds,
+            table_seconds=table_seconds,
         )
 
     def start_update_externally(
@@ -95,6 +99,31 @@ class ControlMethods:
                 full_refresh_selection=full_refresh_selection,
             )
         )
+
+    # ---- updates on a schedule from outside Airflow (a Databricks Jobs schedule)
+    def schedule_updates(
+        self,
+        pipeline_id_or_name: str,
+        every_seconds: float,
+        *,
+        cause: str = "JOB_TASK",
+        count: int | None = None,
+        first_in_seconds: float | None = None,
+    ) -> None:
+        self._call(
+            "schedule_updates",
+            pipeline_id_or_name=pipeline_id_or_name,
+            every_seconds=every_seconds,
+            cause=cause,
+            count=count,
+            first_in_seconds=first_in_seconds,
+        )
+
+    def unschedule_updates(self, pipeline_id_or_name: str | None = None) -> None:
+        self._call("unschedule_updates", pipeline_id_or_name=pipeline_id_or_name)
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return list(self._call("schedules"))
 
     # ---- network faults and the request log
     def inject_fault(

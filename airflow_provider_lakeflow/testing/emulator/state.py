@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, already_exists, conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
+from airflow_provider_lakeflow.testing.emulator.schedules import SCHEDULE_OPS, ScheduleControls
 from airflow_provider_lakeflow.testing.emulator.query import (
     decode_token,
     encode_token,
@@ -99,6 +100,7 @@ CONTROL_OPS = (
     "script_pipeline",
     "set_default_script",
     "start_update_externally",
+    *SCHEDULE_OPS,
     "inject_fault",
     "clear_faults",
     "requests",
@@ -266,7 +268,7 @@ class JobRun:
         return out
 
 
-class Workspace:
+class Workspace(ScheduleControls):
     """One emulated workspace. ``now`` is injectable so the state machine can be tested without sleeping."""
 
     def __init__(
@@ -833,6 +835,7 @@ class Workspace:
         rows: int | dict[str, int] | None = None,
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         """Script the next updates of one pipeline, on top of the default script."""
         with self._lock:
@@ -844,6 +847,7 @@ class Workspace:
                 rows=rows,
                 tables=tables,
                 data_quality=data_quality,
+                table_seconds=table_seconds,
             )
 
     def set_default_script(
@@ -856,6 +860,7 @@ class Workspace:
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
         update_seconds: float | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         """Replace the script of every pipeline without its own; ``update_seconds`` rescales the default phases."""
         with self._lock:
@@ -867,6 +872,7 @@ class Workspace:
                 rows=rows,
                 tables=tables,
                 data_quality=data_quality,
+                table_seconds=table_seconds,
             )
 
     def start_update_externally(
@@ -963,6 +969,7 @@ class Workspace:
 
     def reset(self) -> None:
         """Forget everything a test did: pipelines, connections, runs, tokens, scripts, faults, the request log."""
+        self.unschedule_updates()
         with self._lock:
             self._init_state()
             self.faults.clear()
