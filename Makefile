@@ -9,7 +9,7 @@ VENV2 := .venv-af2
 VENV_BENCH := .venv-bench
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint test-af3 test-af2 venvs clean release-check bench
+.PHONY: demo demo-events test lint test-af3 test-af2 venvs clean release-check bench
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
@@ -28,6 +28,10 @@ venvs: $(VENV3)/.installed $(VENV2)/.installed
 
 demo: $(VENV3)/.installed
 	$(VENV3)/bin/python -m airflow_provider_lakeflow.testing.demo
+
+# Event-driven scheduling (Airflow 3): a real scheduler and triggerer run DAGs as tables land; about two minutes.
+demo-events: $(VENV3)/.installed
+	$(VENV3)/bin/python -m airflow_provider_lakeflow.testing.event_demo
 
 lint: $(VENV3)/.installed
 	$(VENV3)/bin/ruff check .

@@ -12,7 +12,17 @@ from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.lineage import asset_uri
 
-__all__ = ["lakeflow_table_asset"]
+
+def _event_scheduling() -> bool:
+    from airflow_provider_lakeflow.triggers.events import EVENT_SCHEDULING
+
+    return EVENT_SCHEDULING
+
+
+__all__ = ["EVENT_SCHEDULING", "lakeflow_table_asset"]
+
+#: True where Airflow has event-driven scheduling (Airflow 3): a DAG file can branch on it to stay importable on 2.x.
+EVENT_SCHEDULING = _event_scheduling()
 
 
 def lakeflow_table_asset(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -330,7 +331,7 @@ def test_table_watchers_share_one_poll_and_store_their_cursor_after_the_event_is
 def test_bad_update_trigger_arguments_name_the_field(kwargs, field):
     from airflow_provider_lakeflow.triggers import LakeflowUpdateEventTrigger
 
-    with pytest.raises(LakeflowInputError, match=f"^{field}"):
+    with pytest.raises(LakeflowInputError, match=f"^{re.escape(field)}"):
         LakeflowUpdateEventTrigger(**kwargs)
 
 
@@ -339,7 +340,7 @@ def test_bad_update_trigger_arguments_name_the_field(kwargs, field):
 def test_bad_table_names_the_field(table):
     from airflow_provider_lakeflow.assets import lakeflow_table_asset
 
-    with pytest.raises(LakeflowInputError, match="^table must be"):
+    with pytest.raises(LakeflowInputError, match=r"^table must be"):
         lakeflow_table_asset(table, workspace_host="https://x.cloud.databricks.com", pipeline_id="p")
 
 
@@ -350,7 +351,11 @@ def test_table_asset_has_the_run_operators_uri_and_parsing_it_stays_light():
 
     host = "https://adb-1.7.azuredatabricks.net"
     asset = lakeflow_table_asset("main.sales.account", workspace_host=host, pipeline_name="sf", poll_interval=5)
-    assert asset.uri == asset_uri(host, "main.sales.account") == "databricks://adb-1.7.azuredatabricks.net/main/sales/account"
+    assert (
+        asset.uri
+        == asset_uri(host, "main.sales.account")
+        == "databricks://adb-1.7.azuredatabricks.net/main/sales/account"
+    )
     (watcher,) = asset.watchers
     assert watcher.trigger.serialize()[1] == {
         "table": "main.sales.account",
@@ -359,7 +364,7 @@ def test_table_asset_has_the_run_operators_uri_and_parsing_it_stays_light():
         "databricks_conn_id": "databricks_default",
         "poll_interval": 5.0,
     }
-    with pytest.raises(LakeflowInputError, match="^workspace_host"):
+    with pytest.raises(LakeflowInputError, match=r"^workspace_host"):
         lakeflow_table_asset("main.sales.account", workspace_host="", pipeline_name="sf")
     code = (
         "import sys\n"

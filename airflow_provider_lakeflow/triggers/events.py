@@ -44,9 +44,8 @@ CURSOR_KEY = "airflow_provider_lakeflow.cursor"
 
 def require_event_scheduling(what: str) -> None:
     if not EVENT_SCHEDULING:
-        from airflow.providers.common.compat.sdk import AirflowException
-
         from airflow import __version__ as airflow_version
+        from airflow.providers.common.compat.sdk import AirflowException
 
         raise AirflowException(
             f"{what} needs Airflow 3 (event-driven scheduling: AssetWatcher and BaseEventTrigger); this is Airflow "
@@ -81,8 +80,10 @@ def _check_common(databricks_conn_id: Any, poll_interval: Any) -> float:
 
 
 def check_table(table: Any) -> str:
-    if not isinstance(table, str) or len([p for p in table.split(".") if p.strip().strip("`")]) != 3 or (
-        table.count(".") != 2
+    if (
+        not isinstance(table, str)
+        or len([p for p in table.split(".") if p.strip().strip("`")]) != 3
+        or (table.count(".") != 2)
     ):
         raise LakeflowInputError(
             f"table must be the destination table as catalog.schema.table (e.g. 'main.sales.account'), got {table!r}."
@@ -211,7 +212,9 @@ if SharedStreamProducer is not None:
                 commits = self.commits.pop(item.broker_payload, [])
                 if item.outcome.failed:
                     # An event was not stored in time: keep the old cursor; the next write carries the state on.
-                    log.warning("A watcher event of snapshot %s was not stored; its cursor is not moved", item.broker_payload)
+                    log.warning(
+                        "A watcher event of snapshot %s was not stored; its cursor is not moved", item.broker_payload
+                    )
                     continue
                 for commit in commits:
                     try:

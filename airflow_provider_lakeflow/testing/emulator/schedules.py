@@ -68,7 +68,10 @@ class ScheduleControls:
         with self._lock:
             self._schedules()[pipeline_id_or_name] = schedule
         threading.Thread(
-            target=self._run_schedule, args=(schedule, first), name=f"lakeflow-schedule-{pipeline_id_or_name}", daemon=True
+            target=self._run_schedule,
+            args=(schedule, first),
+            name=f"lakeflow-schedule-{pipeline_id_or_name}",
+            daemon=True,
         ).start()
 
     def _run_schedule(self, schedule: Schedule, wait: float) -> None:

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, already_exists, conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
-from airflow_provider_lakeflow.testing.emulator.schedules import SCHEDULE_OPS, ScheduleControls
 from airflow_provider_lakeflow.testing.emulator.query import (
     decode_token,
     encode_token,
     event_filter,
     pipeline_filter,
 )
+from airflow_provider_lakeflow.testing.emulator.schedules import SCHEDULE_OPS, ScheduleControls
 from airflow_provider_lakeflow.testing.emulator.updates import (
     TERMINAL,
     Flow,

@@ -295,23 +295,23 @@ class Update:
                 p.extend((start, "flow_progress", (f, "QUEUED")) for f in self.flows)
             elif state == "RUNNING":
                 p.extend((start, "flow_progress", (f, "RUNNING")) for f in self.flows)
-                done = self._completions(start)
+                lands = self._completions(start)
                 if not math.isinf(self.end):
                     # Batches land while the flows run, as on Databricks: partial row counts a third and two
                     # thirds of the way through each flow's run.
                     for fraction in (1 / 3, 2 / 3):
                         p.extend(
-                            (start + (done[f.name] - start) * fraction, "flow_progress", (f, "RUNNING", fraction))
+                            (start + (lands[f.name] - start) * fraction, "flow_progress", (f, "RUNNING", fraction))
                             for f in self.flows
                         )
         if not math.isinf(self.end):
             if "RUNNING" in self.states:
-                done = self._completions(self.starts[self.states.index("RUNNING")])
+                lands = self._completions(self.starts[self.states.index("RUNNING")])
                 # A scripted failure fails the first flow that runs to the end (early tables have landed).
-                failing = next((f.name for f in self.flows if done[f.name] >= self.end), None)
+                failing = next((f.name for f in self.flows if lands[f.name] >= self.end), None)
                 for f in self.flows:
                     failed = self.outcome == "FAILED" and f.name == failing
-                    p.append((done[f.name], "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
+                    p.append((lands[f.name], "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
             p.append((self.end, "update_progress", self.outcome))
             p.sort(key=lambda e: e[0])  # staggered tables: emission order is time order (the sort is stable)
         if self.stop_offset is not None:
