@@ -53,6 +53,7 @@ class Env:
     def __init__(self, airflow: Airflow, emulator, pipelines: dict[str, str]) -> None:
         self.airflow, self.emulator, self.pipelines = airflow, emulator, pipelines
         self.db = airflow.home / "airflow.db"
+        self.dag_file = airflow.home / "dags" / "lf_event_dags.py"
 
     def runs(self, dag_id: str) -> list[tuple[str, str]]:
         """(run_id, state) of a DAG's runs, oldest first."""
@@ -82,11 +83,12 @@ class Env:
     def polling(self, pipeline: str) -> bool:
         return bool(self.emulator.requests(rf"/pipelines/{self.pipelines[pipeline]}/updates$", "GET"))
 
-    def stop_component(self, name: str) -> None:
-        """SIGTERM one component's process group (a triggerer shuts down as on a deploy), then make sure it is gone."""
+    def stop_component(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Signal one component's process group (SIGTERM: a shutdown as on a deploy; SIGKILL: a crash), then make
+        sure it is gone."""
         proc = self.airflow.procs.pop(name)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=45)
         with contextlib.suppress(ProcessLookupError):
@@ -118,6 +120,7 @@ def env(tmp_path_factory, lakeflow_emulator_server):
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
         "AIRFLOW_CONN_DATABRICKS_DEFAULT": conn,
         "LAKEFLOW_WORKSPACE_HOST": emulator.url,
@@ -238,6 +241,30 @@ def test_an_update_the_run_operator_starts_runs_the_watching_dag_once(env):
     assert len(env.runs("lf_event_operator_consumer")) == 1
 
 
+def test_a_changed_dag_file_makes_a_new_watcher_that_neither_refires_nor_misses(env):
+    """A watcher's arguments changed (its poll interval): Airflow replaces its trigger; the cursor is the Asset's."""
+    triggers = len(_query(env.db, "SELECT id FROM trigger"))
+    text = env.dag_file.read_text()
+    env.dag_file.write_text(
+        text.replace(
+            "trigger = LakeflowUpdateEventTrigger(pipeline_name=pipeline_name, poll_interval=POLL)",
+            "trigger = LakeflowUpdateEventTrigger(\n"
+            '        pipeline_name=pipeline_name, poll_interval=POLL + (1 if pipeline_name == "ev-updates" else 0)\n'
+            "    )",
+        )
+    )
+    env.wait("the re-parsed watcher's trigger", lambda: len(_query(env.db, "SELECT id FROM trigger")) > triggers, 120)
+    env.emulator.clear_requests()
+    env.wait("the new watcher to poll", lambda: env.polling("ev-updates"), 90)
+    time.sleep(3 * POLL)
+    assert len(env.runs("lf_event_updates")) == 3  # the three updates it fired before are not fired again
+    update_id = env.emulator.start_update_externally(env.pipelines["ev-updates"])
+    env.wait("the next update's run", lambda: len(env.runs("lf_event_updates")) >= 4, 90)
+    time.sleep(3 * POLL)
+    payloads = env.triggering_payloads("lf_event_updates")
+    assert len(env.runs("lf_event_updates")) == 4 and payloads[-1][1]["update_id"] == update_id
+
+
 def test_triggerer_restarts_during_and_between_updates_neither_duplicate_nor_miss(env):
     pipeline_id = env.pipelines["ev-restart"]
     before = {dag_id: len(env.runs(dag_id)) for dag_id in DAG_IDS}
@@ -250,10 +277,10 @@ def test_triggerer_restarts_during_and_between_updates_neither_duplicate_nor_mis
     env.wait("the update that ended meanwhile to run the DAG", lambda: env.runs("lf_event_restart"), 120)
     assert time.time() - ended > 0
     time.sleep(3 * POLL)
-    env.stop_component("triggerer-2")  # between two updates
+    env.stop_component("triggerer-2", signal.SIGKILL)  # between two updates, a crash: another triggerer takes over
     env.airflow.start("triggerer-3", "triggerer")
     env.emulator.clear_requests()
-    env.wait("the watcher to poll again", lambda: env.polling("ev-restart"), 120)
+    env.wait("the watcher to poll again", lambda: env.polling("ev-restart"), 150)
     second = env.emulator.start_update_externally(pipeline_id)
     env.wait("the second update's run", lambda: len(env.runs("lf_event_restart")) >= 2, 90)
     time.sleep(4 * POLL)

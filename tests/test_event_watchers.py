@@ -390,3 +390,36 @@ def test_on_airflow_2_the_module_imports_and_using_it_says_airflow_3_is_needed()
     ):
         with pytest.raises(AirflowException, match="needs Airflow 3"):
             make()
+
+
+@airflow3
+def test_two_copies_of_one_watcher_fire_an_update_once(hook, lakeflow_emulator):
+    """A failover that overlaps (the old triggerer still runs), or a re-parsed DAG whose old trigger still runs: both
+    copies watch one Asset, whose stored cursor the second copy reads before it fires."""
+    from airflow_provider_lakeflow.triggers import LakeflowUpdateEventTrigger
+
+    emulator = lakeflow_emulator
+    pipeline_id = _pipeline(hook, emulator, running=0.3)
+    store = _Accessors()
+    copies = [LakeflowUpdateEventTrigger(pipeline_id=pipeline_id, poll_interval=0.25) for _ in range(2)]
+    for trigger in copies:
+        trigger.asset_state_store = store
+
+    async def scenario():
+        fired: list[tuple[int, str]] = []
+
+        async def consume(i, trigger):
+            async for event in trigger.run():
+                fired.append((i, event.payload["update_id"]))
+
+        tasks = [asyncio.ensure_future(consume(i, t)) for i, t in enumerate(copies)]
+        await asyncio.sleep(1.0)
+        update_id = emulator.start_update_externally(pipeline_id)
+        await asyncio.sleep(3.0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return update_id, fired
+
+    update_id, fired = asyncio.run(scenario())
+    assert [u for _, u in fired] == [update_id]

@@ -130,6 +130,11 @@ def main() -> int:
                     "AND state IN ('success', 'failed') ORDER BY id",
                 )
             emu.unschedule_updates()
+            checks = _query(
+                db,
+                "SELECT run_id, value FROM xcom WHERE dag_id = 'example_lakeflow_event_transform' "
+                "AND task_id = 'check_landed_tables' AND key = 'return_value' ORDER BY dag_run_id",
+            )
             events = _query(
                 db,
                 "SELECT a.uri, ae.timestamp, ae.extra FROM asset_event ae JOIN asset a ON a.id = ae.asset_id "
@@ -145,8 +150,13 @@ def main() -> int:
             payload = json.loads(extra or "{}").get("payload") or {}
             print(f"  {stamp}  {uri}  update {payload.get('update_id')}  {payload.get('num_output_rows')} rows")
         print("\nRuns of example_lakeflow_event_transform (each checked both tables through LakeflowSqlHook):")
+        found = dict(checks)
         for run_id, state in done:
             print(f"  {run_id}: {state}")
+            value = found.get(run_id)
+            landed = json.loads(value) if isinstance(value, (str, bytes)) else value
+            for table, facts in sorted((landed or {}).items()):
+                print(f"    {table}: {facts.get('rows')} rows, landed by update {facts.get('update_id')}")
         kept = Path(tempfile.gettempdir()) / "lakeflow-event-demo"
         kept.mkdir(exist_ok=True)
         for name in ("api-server", "dag-processor", "scheduler", "triggerer", "demo"):
