@@ -216,6 +216,7 @@ def test_twenty_table_watchers_cost_one_poll(env):
     idle_polls = len(env.emulator.requests(rf"/pipelines/{pipeline_id}/updates$", "GET"))
     # One list_updates a poll for all twenty watchers (a poll or two of slack for a loaded machine), not twenty.
     assert 0 < idle_polls <= window / POLL + 2, idle_polls
+    assert not env.emulator.requests(rf"/pipelines/{pipeline_id}/events$", "GET")  # nothing runs: no event-log read
     env.emulator.clear_requests()
     update_id = env.emulator.start_update_externally(pipeline_id)
     env.wait("the twenty tables to land", lambda: len(env.asset_events("%/main/fan/%")) >= 20, 90)

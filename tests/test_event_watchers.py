@@ -288,6 +288,9 @@ def test_table_watchers_share_one_poll_and_store_their_cursor_after_the_event_is
         tasks = [asyncio.ensure_future(consume(i, t)) for i, t in enumerate(triggers)]
         await asyncio.sleep(1.2)  # the first poll: every watcher stores its starting cursor
         emulator.clear_requests()
+        await asyncio.sleep(1.2)
+        idle_event_reads = len(emulator.requests(r"/events$", "GET"))
+        emulator.clear_requests()
         started = time.monotonic()
         update_id = emulator.start_update_externally(pipeline_id)
         while len(events) < 20 and time.monotonic() - started < 15:
@@ -302,9 +305,10 @@ def test_table_watchers_share_one_poll_and_store_their_cursor_after_the_event_is
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await manager.stop_all()
-        return update_id, events, polls, elapsed, cursors_before, cursors_after
+        return update_id, events, polls, elapsed, cursors_before, cursors_after, idle_event_reads
 
-    update_id, events, polls, elapsed, before, after = asyncio.run(scenario())
+    update_id, events, polls, elapsed, before, after, idle_event_reads = asyncio.run(scenario())
+    assert idle_event_reads == 0  # no update running: the event log is not read
     assert sorted(i for i, _, _ in events) == list(range(20))
     assert {e.payload["update_id"] for _, e, _ in events} == {update_id}
     # One list_updates a poll for all twenty (give or take the poll in flight at either end).
