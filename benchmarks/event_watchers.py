@@ -65,7 +65,8 @@ def _spec(name: str, schema: str, n: int) -> dict:
 def requests_per_minute(url: str, seconds: float, poll: float) -> dict[tuple[int, str], float]:
     from airflow.triggers.shared_stream import SharedStreamManager
 
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.hooks import operations as api
     from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
     from airflow_provider_lakeflow.triggers import LakeflowTableLandedTrigger
 
@@ -142,7 +143,8 @@ with DAG(dag_id="bench_latency", schedule=[ASSET], start_date=pendulum.datetime(
 def latency(url: str, poll: float, landings: int) -> list[float]:
     from test_real_triggerer import Airflow, _free_port, _port_open, _query, _wait_for
 
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.hooks import operations as api
     from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
 
     client = EmulatorClient(url)

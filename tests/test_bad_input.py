@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_provider_lakeflow.hooks import api
+from airflow_provider_lakeflow.hooks import operations as api
 from airflow_provider_lakeflow.hooks._auth import ConnectionConfigError
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.operators import (

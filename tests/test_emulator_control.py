@@ -21,7 +21,8 @@ from databricks.sdk.errors import InternalError, ResourceAlreadyExists
 from airflow_provider_lakeflow.testing import EmulatorClient, LakeflowEmulator
 from airflow_provider_lakeflow.testing.emulator import ApiError
 from airflow_provider_lakeflow.testing.emulator.control import ControlMethods
-from airflow_provider_lakeflow.testing.emulator.state import CONTROL_OPS, Workspace
+from airflow_provider_lakeflow.testing.emulator.control_ops import CONTROL_OPS, DELEGATED
+from airflow_provider_lakeflow.testing.emulator.state import Workspace
 from airflow_provider_lakeflow.testing.pytest_plugin import (  # noqa: F401  (fixtures)
     lakeflow_emulator,
     lakeflow_emulator_m2m_conn,
@@ -121,6 +122,12 @@ def test_request_log(lakeflow_emulator: Any) -> None:
     assert events.query == {"filter": "level='INFO'", "order_by": "timestamp asc"} and events.method == "GET"
     assert "emulator-token" not in repr(lakeflow_emulator.requests())
     assert lakeflow_emulator.requests(method="DELETE") == []
+
+
+def test_every_control_operation_is_implemented_once() -> None:
+    for op in CONTROL_OPS:
+        own = getattr(Workspace, op) is not getattr(ControlMethods, op)
+        assert own != (op in DELEGATED), op
 
 
 def test_http_client_shares_the_interface(lakeflow_emulator: Any) -> None:

@@ -14,7 +14,8 @@ QUICK = {"QUEUED": 0.05, "WAITING_FOR_RESOURCES": 0.05, "INITIALIZING": 0.05, "S
 
 
 def _pipeline(lakeflow_emulator, name: str, tables=("account", "contact")) -> str:
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.hooks import operations as api
 
     objects = [
         {"table": {"source_schema": "o", "source_table": t, "destination_catalog": "main", "destination_schema": "s"}}

@@ -11,7 +11,8 @@ import requests
 
 pytest.importorskip("duckdb")
 
-from airflow_provider_lakeflow.testing.emulator.sql import DEFAULT_WAREHOUSE_ID, translate
+from airflow_provider_lakeflow.testing.emulator.sql import DEFAULT_WAREHOUSE_ID
+from airflow_provider_lakeflow.testing.emulator.sql_translation import translate
 
 TOKEN = "emulator-token"
 BASE = "/api/2.0/sql/statements"

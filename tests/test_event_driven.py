@@ -98,7 +98,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, lakeflow_emulator_server):
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.hooks import operations as api
 
     emulator = lakeflow_emulator_server
     emulator.reset()
@@ -203,7 +204,8 @@ def test_a_table_that_lands_early_starts_its_dag_before_the_update_ends(env):
     assert not more
     assert payload["table"] == "main.sales.account" and payload["update_id"] == update_id
     assert payload["num_output_rows"] > 0
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.hooks import operations as api
 
     LakeflowHook().run(api.stop_pipeline(pipeline_id))
 

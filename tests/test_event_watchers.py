@@ -45,7 +45,7 @@ def hook(lakeflow_emulator):
 
 
 def _pipeline(hook, emulator, name="sales", running=1.0, **script) -> str:
-    from airflow_provider_lakeflow.hooks import api
+    from airflow_provider_lakeflow.hooks import operations as api
 
     pipeline_id = hook.run(api.create_pipeline(_spec(name)))
     emulator.script_pipeline(name, phase_seconds={**QUICK, "RUNNING": running}, **script)
@@ -175,7 +175,7 @@ def test_a_failed_update_fires_the_tables_that_landed_and_no_others(hook, lakefl
 
 @airflow3
 def test_a_missing_pipeline_never_fires_and_one_created_later_does(hook, lakeflow_emulator):
-    from airflow_provider_lakeflow.hooks import api
+    from airflow_provider_lakeflow.hooks import operations as api
     from airflow_provider_lakeflow.hooks.watching import update_events_due
 
     emulator = lakeflow_emulator

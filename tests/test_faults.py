@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lakeflow.hooks import api
+from airflow_provider_lakeflow.hooks import operations as api
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.hooks.waiting import wait_for_update
 from airflow_provider_lakeflow.triggers import LakeflowPipelineUpdateTrigger

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
-from airflow_provider_lakeflow.hooks import api
+from airflow_provider_lakeflow.hooks import operations as ops
 from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep, is_connection_failure
 
 #: Every update state databricks-sdk 0.162.0 knows. Anything else is logged raw and treated as still running.
@@ -116,7 +116,7 @@ class TableProgress:
             stamp = _epoch_ms(event.get("timestamp") or "")
             if stamp is not None and (self.since_ms is None or stamp > self.since_ms):
                 self.since_ms = stamp
-        for table, metrics in api.table_metrics(events).items():
+        for table, metrics in ops.table_metrics(events).items():
             rows = metrics.get("num_output_rows")
             if rows is None or self.rows.get(table) == rows:
                 continue
@@ -182,20 +182,20 @@ def wait_for_update(
     While the update is RUNNING, the event log is read at most every ``progress_interval`` seconds (None: never) to
     log rows per destination table; and once at the end of a failure for its error messages.
     """
-    url = api.update_url(host, pipeline_id, update_id)
+    url = ops.update_url(host, pipeline_id, update_id)
     created_ms: list[int | None] = [None]
     progress = TableProgress(log)
 
     def check() -> Operation[Check]:
-        update = yield from api.get_update(pipeline_id, update_id)
+        update = yield from ops.get_update(pipeline_id, update_id)
         state = update.get("state")
         created_ms[0] = update.get("creation_time") or created_ms[0]
         if state == "RUNNING" and progress.due(progress_interval):
-            events = yield from api.update_events(pipeline_id, update_id, since_ms=progress.since_ms or created_ms[0])
+            events = yield from ops.update_events(pipeline_id, update_id, since_ms=progress.since_ms or created_ms[0])
             progress.report(events)
         result = verdict(state, success_states, failure_states)
         if result == "failed":
-            errors = yield from api.update_errors(pipeline_id, update_id, since_ms=created_ms[0])
+            errors = yield from ops.update_errors(pipeline_id, update_id, since_ms=created_ms[0])
             return Check("failed", state, describe_failure(pipeline_id, update_id, state, url, errors))
         return Check(result, state, f"Update {update_id} is {state}: {url}" if result else "")
 
@@ -283,7 +283,7 @@ def check_connection(name: str) -> Operation[Check]:
     from databricks.sdk.errors import NotFound
 
     try:
-        info = yield from api.get_connection(name)
+        info = yield from ops.get_connection(name)
     except NotFound:
         return Check(None, NOT_FOUND, f"Connection '{name}' does not exist yet")
     return connection_verdict(name, info)

@@ -17,13 +17,13 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_lakeflow.hooks import api
+from airflow_provider_lakeflow.hooks import operations
 from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation
 from airflow_provider_lakeflow.hooks.waiting import _epoch_ms
 
 #: Updates listed per poll (newest first). An outage longer than this many updates fires the newest ones only.
 UPDATES_PER_POLL = 25
-#: Event-log reads per poll at most (each bounded by ``api.MAX_EVENT_PAGES`` pages); more wait for the next poll.
+#: Event-log reads per poll at most (each bounded by ``operations.MAX_EVENT_PAGES`` pages); more wait for the next poll.
 EVENT_READS_PER_POLL = 4
 #: Statuses of a flow that ended without landing its table in that update.
 FLOW_NOT_LANDED = frozenset({"FAILED", "SKIPPED", "STOPPED", "EXCLUDED", "CANCELED"})
@@ -41,7 +41,7 @@ class UpdateReading:
 
     landed: dict[str, dict[str, Any]] = field(default_factory=dict)  # table -> metrics of its COMPLETED flow
     not_landed: dict[str, str] = field(default_factory=dict)  # table -> FAILED, SKIPPED, ...
-    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # api.table_metrics, merged over reads
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # operations.table_metrics, merged over reads
     final: bool = False  # read after the update ended: nothing more will land
     since_ms: int | None = None
     seen_ids: set[str] = field(default_factory=set)
@@ -62,10 +62,10 @@ class UpdateReading:
             table, status = normalize_table(name), progress.get("status")
             if status == "COMPLETED" and table not in self.landed:
                 metrics = progress.get("metrics") or {}
-                self.landed[table] = {k: metrics[k] for k in api.METRIC_KEYS if k in metrics}
+                self.landed[table] = {k: metrics[k] for k in operations.METRIC_KEYS if k in metrics}
             elif status in FLOW_NOT_LANDED:
                 self.not_landed[table] = status
-        for table, values in api.table_metrics(fresh).items():
+        for table, values in operations.table_metrics(fresh).items():
             self.metrics.setdefault(table, {}).update(values)
 
 
@@ -82,7 +82,7 @@ class Snapshot:
 
 
 def _terminal(update: dict) -> bool:
-    return update.get("state") in api.TERMINAL_UPDATE_STATES
+    return update.get("state") in operations.TERMINAL_UPDATE_STATES
 
 
 class PipelineWatch:
@@ -109,13 +109,13 @@ class PipelineWatch:
         now_ms = int(time.time() * 1000)
         if self._resolved is None:
             try:
-                self._resolved = yield from api.resolve_pipeline_id(None, self.pipeline_name)
-            except api.PipelineNotFound as exc:
+                self._resolved = yield from operations.resolve_pipeline_id(None, self.pipeline_name)
+            except operations.PipelineNotFound as exc:
                 return Snapshot(None, self.host, problem=str(exc), polled_at_ms=now_ms)
         pipeline_id = self._resolved
         try:
             page = yield ApiRequest(
-                "GET", f"{api.PIPELINES}/{pipeline_id}/updates", query={"max_results": UPDATES_PER_POLL}
+                "GET", f"{operations.PIPELINES}/{pipeline_id}/updates", query={"max_results": UPDATES_PER_POLL}
             )
         except NotFound:
             if self.pipeline_name:
@@ -136,14 +136,14 @@ class PipelineWatch:
             reading = self._readings.get(update_id)
             if _terminal(update):
                 # Ended since the last poll (seen running then, or not there at all): read its end once.
-                ended_now = self._polled and self._states.get(update_id) not in api.TERMINAL_UPDATE_STATES
+                ended_now = self._polled and self._states.get(update_id) not in operations.TERMINAL_UPDATE_STATES
                 due = (reading is None or not reading.final) and (ended_now or update_id in wanted)
             else:
                 due = self.read_running
             if not due:
                 continue
             reading = self._readings.setdefault(update_id, UpdateReading())
-            events = yield from api.update_events(
+            events = yield from operations.update_events(
                 pipeline_id, update_id, since_ms=reading.since_ms or update.get("creation_time")
             )
             reading.absorb(events)
@@ -275,7 +275,7 @@ def update_events_due(
                 "update_id": update_id,
                 "state": update.get("state"),
                 "cause": update.get("cause"),
-                "update_url": api.update_url(snapshot.host, snapshot.pipeline_id, update_id),
+                "update_url": operations.update_url(snapshot.host, snapshot.pipeline_id, update_id),
                 "table_metrics": reading.metrics,
             }
         )
@@ -313,8 +313,8 @@ def table_events_due(cursor: Cursor | None, snapshot: Snapshot, table: str, star
                     "table": table,
                     "pipeline_id": snapshot.pipeline_id,
                     "update_id": update_id,
-                    "update_url": api.update_url(snapshot.host, snapshot.pipeline_id, update_id),
-                    **{key: metrics.get(key) for key in api.METRIC_KEYS},
+                    "update_url": operations.update_url(snapshot.host, snapshot.pipeline_id, update_id),
+                    **{key: metrics.get(key) for key in operations.METRIC_KEYS},
                 }
             )
             done.append(update_id)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow._hooks import make_hook as _hook
 from airflow_provider_lakeflow.connection_options import is_literal, validate_connection
+from airflow_provider_lakeflow.operators._common import _HookMixin
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -44,7 +44,7 @@ def mask_option_values(options: Any) -> None:
             mask_secret(text)
 
 
-class LakeflowCreateConnectionOperator(BaseOperator):
+class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
     """Create a Unity Catalog connection, or bring the one with the same name up to date.
 
     :param name: the connection's name (templated).
@@ -129,15 +129,15 @@ class LakeflowCreateConnectionOperator(BaseOperator):
     def execute(self, context: Context) -> str:
         from databricks.sdk.errors import NotFound, ResourceConflict
 
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         mask_option_values(self.options)
         body = self._check_arguments(templated=True)
         assert body is not None
         name, ctype, options = body["name"], body["connection_type"], body["options"]
-        hook = _hook(self.databricks_conn_id)
+        hook = self.hook
         try:
-            live = hook.run(api.get_connection(name))
+            live = hook.run(ops.get_connection(name))
         except NotFound:
             self.log.info(
                 "Creating Unity Catalog connection '%s' (%s) with options %s (values hidden)",
@@ -146,9 +146,9 @@ class LakeflowCreateConnectionOperator(BaseOperator):
                 ", ".join(sorted(options)),
             )
             try:
-                info = hook.run(api.create_connection(body))
+                info = hook.run(ops.create_connection(body))
             except ResourceConflict:  # created meanwhile by someone else: treat it as existing
-                live = hook.run(api.get_connection(name))
+                live = hook.run(ops.get_connection(name))
             else:
                 state = (info.get("provisioning_info") or {}).get("state")
                 self.log.info(
@@ -162,7 +162,7 @@ class LakeflowCreateConnectionOperator(BaseOperator):
         return name
 
     def _reconcile(self, hook: LakeflowHook, live: dict, name: str, ctype: str, options: dict[str, str]) -> None:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         live_type = live.get("connection_type")
         if live_type and live_type != ctype:
@@ -182,7 +182,7 @@ class LakeflowCreateConnectionOperator(BaseOperator):
         if not hidden and not changed:
             self.log.info("Connection '%s' already has these options; nothing to do", name)
             return
-        hook.run(api.update_connection(name, {"options": options}))
+        hook.run(ops.update_connection(name, {"options": options}))
         reasons = []
         if changed:
             reasons.append(f"changed: {', '.join(changed)}")

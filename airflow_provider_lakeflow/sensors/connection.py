@@ -10,17 +10,15 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow._hooks import make_hook as _hook
 from airflow_provider_lakeflow.connection_options import check_connection_name, is_literal
+from airflow_provider_lakeflow.operators._common import _HookMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
-
-class LakeflowConnectionReadySensor(LakeflowSensor):
+class LakeflowConnectionReadySensor(_HookMixin, LakeflowSensor):
     """Succeed when a Unity Catalog connection exists and is ready; fail when it has failed or is being deleted.
 
     Ready means ``provisioning_info.state`` is ACTIVE, or absent (what the Databricks CLI shows as READY), or
@@ -56,10 +54,6 @@ class LakeflowConnectionReadySensor(LakeflowSensor):
         self._hint_logged_for_try: int | None = None
         if is_literal(connection_name):
             check_connection_name(connection_name, "connection_name")
-
-    @property
-    def hook(self) -> LakeflowHook:
-        return _hook(self.databricks_conn_id)
 
     # -- the walk-through, once per try -------------------------------------------------------------------------------
     def _hint_already_logged(self, context: Context) -> bool:

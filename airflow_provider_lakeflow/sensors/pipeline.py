@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import (
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.operators.pipeline import _check_pipeline_ref, _PipelineRefMixin
+from airflow_provider_lakeflow.operators._common import _check_pipeline_ref, _PipelineRefMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
 
 if TYPE_CHECKING:
@@ -73,21 +73,21 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
 
     def _target(self, hook: LakeflowHook) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         try:
             pipeline_id = self.resolve_pipeline_id(hook)
-        except api.PipelineNotFound as exc:
+        except ops.PipelineNotFound as exc:
             # Another DAG may be about to create it: wait (bounded by the sensor's timeout), say so once.
             if not getattr(self, "_said_missing", False):
                 self.log.info("%s Waiting for it to appear.", exc)
                 self._said_missing = True
             return None, None
-        update_id = self.update_id or hook.run(api.latest_update_id(pipeline_id))
+        update_id = self.update_id or hook.run(ops.latest_update_id(pipeline_id))
         return pipeline_id, update_id
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.hooks.waiting import describe_failure, verdict
 
         hook = self.hook
@@ -97,13 +97,13 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         if update_id is None:
             self.log.info("Pipeline %s has no update yet", pipeline_id)
             return False
-        update = hook.run(api.get_update(pipeline_id, update_id))
+        update = hook.run(ops.get_update(pipeline_id, update_id))
         state = update.get("state")
         self.log.info("Update %s of pipeline %s: %s", update_id, pipeline_id, state)
         result = verdict(state, self.success_states, self.failure_states)
         if result == "failed":
-            errors = hook.run(api.update_errors(pipeline_id, update_id, since_ms=update.get("creation_time")))
-            url = api.update_url(hook.host, pipeline_id, update_id)
+            errors = hook.run(ops.update_errors(pipeline_id, update_id, since_ms=update.get("creation_time")))
+            url = ops.update_url(hook.host, pipeline_id, update_id)
             self._fail(describe_failure(pipeline_id, update_id, state, url, errors))
         if result == "success":
             context["ti"].xcom_push(key="update_id", value=update_id)

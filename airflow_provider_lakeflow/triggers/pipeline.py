@@ -89,11 +89,11 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         """Airflow 3.3: a user killed the deferred task; stop the update it was waiting on."""
         if not self.cancel_on_kill:
             return
-        from airflow_provider_lakeflow.hooks import api
+        from airflow_provider_lakeflow.hooks import operations as ops
 
         hook = self._hook()
         async with hook.session_scope():
             self.log.info(
                 "Stopping pipeline %s (update %s) because the task was killed", self.pipeline_id, self.update_id
             )
-            await hook.arun(api.stop_pipeline(self.pipeline_id))
+            await hook.arun(ops.stop_pipeline(self.pipeline_id))

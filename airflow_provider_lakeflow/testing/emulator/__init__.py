@@ -14,10 +14,13 @@ Behaviour worth knowing (the rest follows databricks-sdk's wire format):
 - Connections created through the API are ACTIVE at once unless ``script_connections`` says otherwise; secret
   option values are stored (see ``connection()``) but never returned.
 
-Layout: ``state`` (workspace model), ``updates`` (update state machine and events), ``validation`` (spec rules),
-``query`` (filters, page tokens), ``faults`` (fault injection, request log), ``server`` (aiohttp routes),
-``control`` (in-process and HTTP control interfaces), ``__main__`` (CLI). Exports resolve lazily so that importing
-this package (e.g. to run ``-m``) loads neither aiohttp nor the workspace model until needed.
+Layout: ``state`` (the workspace: auth, job runs, control operations) over ``model`` (its data),
+``pipelines_api``, ``updates_api`` and ``connections_api`` (its REST parts); ``updates`` (update state machine and
+events), ``validation`` (spec rules), ``listing`` (list filters, page tokens, query parameters), ``faults`` (fault
+injection, request log), ``sql`` and ``sql_*`` (SQL warehouses on DuckDB), ``server`` (aiohttp routes),
+``control_ops`` (the control operations, declared once), ``control`` (in-process and HTTP control interfaces),
+``__main__`` (CLI). Exports resolve lazily so that importing this package (e.g. to run ``-m``) loads neither
+aiohttp nor the workspace model until needed.
 """
 
 from __future__ import annotations

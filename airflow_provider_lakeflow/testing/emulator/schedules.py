@@ -13,8 +13,6 @@ from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError
 
-SCHEDULE_OPS = ("schedule_updates", "unschedule_updates", "schedules")
-
 
 @dataclass
 class Schedule:
@@ -37,17 +35,15 @@ class Schedule:
         }
 
 
-class ScheduleControls:
-    """Control operations mixed into the emulator's ``Workspace`` (which provides the lock and ``_start``)."""
+class UpdateScheduler:
+    """The workspace's schedules (its control operations ``schedule_updates``, ``unschedule_updates``,
+    ``schedules``); starts updates through the workspace, under its lock, with the same rules as ``start_update``."""
 
-    _lock: Any
+    def __init__(self, workspace: Any) -> None:
+        self._workspace = workspace
+        self._table: dict[str, Schedule] = {}
 
-    def _schedules(self) -> dict[str, Schedule]:
-        if not hasattr(self, "_schedule_table"):
-            self._schedule_table: dict[str, Schedule] = {}
-        return self._schedule_table
-
-    def schedule_updates(
+    def schedule(
         self,
         pipeline_id_or_name: str,
         every_seconds: float,
@@ -62,25 +58,22 @@ class ScheduleControls:
             raise ValueError(f"every_seconds must be a positive number, got {every_seconds!r}")
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ValueError(f"count must be a positive integer or None, got {count!r}")
-        self.unschedule_updates(pipeline_id_or_name)
+        self.unschedule(pipeline_id_or_name)
         schedule = Schedule(pipeline_id_or_name, float(every_seconds), cause, count)
         first = float(every_seconds if first_in_seconds is None else first_in_seconds)
-        with self._lock:
-            self._schedules()[pipeline_id_or_name] = schedule
+        with self._workspace._lock:
+            self._table[pipeline_id_or_name] = schedule
         threading.Thread(
-            target=self._run_schedule,
-            args=(schedule, first),
-            name=f"lakeflow-schedule-{pipeline_id_or_name}",
-            daemon=True,
+            target=self._run, args=(schedule, first), name=f"lakeflow-schedule-{pipeline_id_or_name}", daemon=True
         ).start()
 
-    def _run_schedule(self, schedule: Schedule, wait: float) -> None:
+    def _run(self, schedule: Schedule, wait: float) -> None:
+        workspace = self._workspace
         while not schedule.stop.wait(wait):
             wait = schedule.every_seconds
-            with self._lock:
+            with workspace._lock:
                 try:
-                    pipeline = self._resolve(schedule.pipeline)  # type: ignore[attr-defined]
-                    update = self._start(pipeline, {}, schedule.cause)  # type: ignore[attr-defined]
+                    update = workspace._start(workspace._resolve(schedule.pipeline), {}, schedule.cause)
                 except ApiError:  # no such pipeline (yet), or an update is still active
                     schedule.skipped += 1
                     continue
@@ -88,17 +81,16 @@ class ScheduleControls:
                 if schedule.count is not None and len(schedule.started) >= schedule.count:
                     return
 
-    def unschedule_updates(self, pipeline_id_or_name: str | None = None) -> None:
+    def unschedule(self, pipeline_id_or_name: str | None = None) -> None:
         """Stop one pipeline's schedule, or every schedule (None)."""
-        with self._lock:
-            table = self._schedules()
-            names = list(table) if pipeline_id_or_name is None else [pipeline_id_or_name]
+        with self._workspace._lock:
+            names = list(self._table) if pipeline_id_or_name is None else [pipeline_id_or_name]
             for name in names:
-                schedule = table.pop(name, None)
+                schedule = self._table.pop(name, None)
                 if schedule is not None:
                     schedule.stop.set()
 
-    def schedules(self) -> list[dict[str, Any]]:
+    def list(self) -> list[dict[str, Any]]:
         """Every schedule with the updates it started and the ticks it skipped."""
-        with self._lock:
-            return [s.info() for s in self._schedules().values()]
+        with self._workspace._lock:
+            return [s.info() for s in self._table.values()]

@@ -19,10 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_lakeflow.testing.emulator.control_ops import CONTROL_OPS, to_jsonable
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
 from airflow_provider_lakeflow.testing.emulator.faults import Fault, RecordedRequest
-from airflow_provider_lakeflow.testing.emulator.query import bool_param, int_param
-from airflow_provider_lakeflow.testing.emulator.state import CONTROL_OPS, WORKSPACE_ID, Workspace, to_jsonable
+from airflow_provider_lakeflow.testing.emulator.listing import bool_param, int_param
+from airflow_provider_lakeflow.testing.emulator.state import WORKSPACE_ID, Workspace
 
 log = logging.getLogger(__name__)
 WORKSPACE_KEY: web.AppKey[Workspace] = web.AppKey("workspace", Workspace)

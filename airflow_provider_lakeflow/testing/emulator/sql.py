@@ -17,28 +17,38 @@
 - Statements run on a small thread pool (the aiohttp loop never blocks); results are kept as rows and rendered to
   JSON_ARRAY strings one chunk at a time (``chunk_rows`` rows a chunk).
 
+Layout: ``sql_translation`` (Databricks SQL and values to DuckDB and back), ``sql_landing`` (the event log table and
+landed tables), ``sql_statement`` (a statement's record); this module is the engine: warehouses, statements and
+their results.
+
 DuckDB is imported on first use only (it is a dependency of the ``testing`` extra).
 """
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import contextlib
-import datetime as dt
-import decimal
-import json
 import math
 import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lakeflow._sqltext import CODE, COMMENT, IDENT, STRING, tokens, unquote_string
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
+from airflow_provider_lakeflow.testing.emulator.sql_landing import _SETUP, LandedTables
+from airflow_provider_lakeflow.testing.emulator.sql_statement import Statement, StatementRule
+from airflow_provider_lakeflow.testing.emulator.sql_translation import (
+    _SQL_STATES,
+    _q,
+    column_info,
+    duckdb_catalog,
+    jsonable,
+    parameter_value,
+    render,
+    translate,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.testing.emulator.state import Workspace
@@ -48,291 +58,11 @@ DEFAULT_CHUNK_ROWS = 10_000
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
 MAX_STATEMENTS = 1000  # statements (and their results) kept for polling; older ones are forgotten
-RESERVED = frozenset({"main", "system", "temp", "memory"})
 RUNNING = frozenset({"PENDING", "RUNNING"})
 BASE = "/api/2.0/sql/statements"
-_EVENTS = "memory.__lakeflow.events"
-_ORIGIN_FIELDS = (
-    "pipeline_id",
-    "pipeline_name",
-    "update_id",
-    "flow_id",
-    "flow_name",
-    "dataset_name",
-    "ingestion_source_connection_name",
-    "ingestion_source_catalog_name",
-    "ingestion_source_schema_name",
-    "ingestion_source_table_name",
-)
-_ORIGIN_SHAPE = json.dumps(dict.fromkeys(_ORIGIN_FIELDS, "VARCHAR"))
-_SETUP = f"""
-SET TimeZone = 'UTC';
-CREATE SCHEMA IF NOT EXISTS memory.__lakeflow;
-CREATE TABLE IF NOT EXISTS {_EVENTS} (
-    pipeline_id VARCHAR, seq BIGINT, id VARCHAR, sequence JSON,
-    origin STRUCT({", ".join(f"{f} VARCHAR" for f in _ORIGIN_FIELDS)}),
-    "timestamp" TIMESTAMPTZ, message VARCHAR, level VARCHAR, maturity_level VARCHAR, error JSON, details JSON,
-    event_type VARCHAR);
-CREATE OR REPLACE MACRO memory.main.event_log(__pipeline_id) AS TABLE
-    SELECT id, sequence, origin, "timestamp", message, level, maturity_level, error, details, event_type
-    FROM {_EVENTS} WHERE pipeline_id = __pipeline_id ORDER BY seq;
-"""
 
 
-def duckdb_catalog(catalog: str) -> str:
-    name = catalog.lower()
-    return f"__uc_{name}" if name in RESERVED else name
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-# --- SQL translation -----------------------------------------------------------------------------------------------
-_PART = r"(?:[A-Za-z_]\w*|\x00\d+\x00)"
-_THREE_PART = re.compile(rf"(?<![\w.$\x00])({_PART})(\s*\.\s*{_PART}\s*\.\s*{_PART})")
-_JSON_PATH = re.compile(r"(?<![\w.$:])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?!:)([A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*)")
-_PARAM = re.compile(r"(?<![\w:$\x00]):([A-Za-z_]\w*)")
-
-
-def translate(sql: str) -> tuple[str, list[str]]:
-    """Databricks SQL -> DuckDB SQL, and the parameter names it uses (in order of first use)."""
-    pieces: list[str] = []
-    masked: list[str] = []
-    for kind, text in tokens(sql):
-        if kind == CODE:
-            masked.append(text)
-            continue
-        if kind == COMMENT:
-            piece = " "
-        elif kind == IDENT:
-            piece = _q(text[1:-1].replace("``", "`") if text.endswith("`") and len(text) > 1 else text[1:])
-        elif kind == STRING and text[0] == "'":
-            piece = "'" + unquote_string(text).replace("'", "''") + "'"
-        else:  # "...": a name in DuckDB
-            piece = text
-        masked.append(f"\x00{len(pieces)}\x00")
-        pieces.append(piece)
-    code = "".join(masked)
-    names: list[str] = []
-
-    def catalog(m: re.Match[str]) -> str:
-        first = m.group(1)
-        if first.startswith("\x00"):
-            piece = pieces[int(first.strip("\x00"))]
-            bare = piece[1:-1].replace('""', '"') if piece.startswith('"') else None
-            if bare is not None and bare.lower() in RESERVED:
-                pieces[int(first.strip("\x00"))] = _q(duckdb_catalog(bare))
-            return m.group(0)
-        if first.lower() in RESERVED:
-            return _q(duckdb_catalog(first)) + m.group(2)
-        return m.group(0)
-
-    def param(m: re.Match[str]) -> str:
-        if m.group(1) not in names:
-            names.append(m.group(1))
-        return f"${m.group(1)}"
-
-    code = _THREE_PART.sub(catalog, code)
-    code = _JSON_PATH.sub(lambda m: f"json_extract_string({m.group(1)}, '$.{m.group(2)}')", code)
-    code = _PARAM.sub(param, code)
-    out = re.sub(r"\x00(\d+)\x00", lambda m: pieces[int(m.group(1))], code)
-    return out, names
-
-
-def parameter_value(item: dict[str, Any]) -> Any:
-    """A StatementParameterListItem's value, cast to its type as Databricks would (ValueError when it cannot)."""
-    value = item.get("value")
-    if value is None:
-        return None
-    kind = str(item.get("type") or "STRING").strip().upper()
-    base = kind.split("(", 1)[0].strip()
-    text = str(value)
-    if base in ("STRING", "VARCHAR", "CHAR"):
-        return text
-    if base in ("INT", "INTEGER", "BIGINT", "LONG", "SMALLINT", "SHORT", "TINYINT", "BYTE"):
-        return int(text.strip())
-    if base in ("DOUBLE", "FLOAT", "REAL"):
-        return float(text.strip())
-    if base in ("DECIMAL", "DEC", "NUMERIC"):
-        try:
-            return decimal.Decimal(text.strip())
-        except decimal.InvalidOperation:
-            raise ValueError(f"{text!r} is not a DECIMAL") from None
-    if base == "BOOLEAN":
-        low = text.strip().lower()
-        if low not in ("true", "false"):
-            raise ValueError(f"{text!r} is not a BOOLEAN")
-        return low == "true"
-    if base == "DATE":
-        return dt.date.fromisoformat(text.strip())
-    if base in ("TIMESTAMP", "TIMESTAMP_LTZ", "TIMESTAMP_NTZ"):
-        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        if base == "TIMESTAMP_NTZ":
-            return moment.replace(tzinfo=None)
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-    if base == "VOID":
-        return None
-    raise ValueError(f"unsupported parameter type {kind!r}")
-
-
-# --- result rendering ----------------------------------------------------------------------------------------------
-_SIMPLE_TYPES = {
-    "BOOLEAN": "BOOLEAN",
-    "TINYINT": "BYTE",
-    "SMALLINT": "SHORT",
-    "INTEGER": "INT",
-    "BIGINT": "LONG",
-    "UTINYINT": "SHORT",
-    "USMALLINT": "INT",
-    "UINTEGER": "LONG",
-    "FLOAT": "FLOAT",
-    "DOUBLE": "DOUBLE",
-    "VARCHAR": "STRING",
-    "JSON": "STRING",
-    "UUID": "STRING",
-    "TIME": "STRING",
-    "BLOB": "BINARY",
-    "DATE": "DATE",
-    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
-    "TIMESTAMP": "TIMESTAMP_NTZ",
-    "INTERVAL": "INTERVAL",
-    '"NULL"': "NULL",
-    "NULL": "NULL",
-}
-_TEXT = {"LONG": "BIGINT", "BYTE": "TINYINT", "SHORT": "SMALLINT", "TIMESTAMP_NTZ": "TIMESTAMP_NTZ", "NULL": "VOID"}
-
-
-def column_info(name: str, duck_type: str, position: int) -> dict[str, Any]:
-    """A ColumnInfo for a DuckDB column type, named as Databricks names types."""
-    t = duck_type.upper()
-    info: dict[str, Any] = {"name": name, "position": position}
-    if m := re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", t):
-        p, s = int(m.group(1)), int(m.group(2))
-        info.update(type_name="DECIMAL", type_text=f"DECIMAL({p},{s})", type_precision=p, type_scale=s)
-    elif t in ("HUGEINT", "UHUGEINT", "UBIGINT"):
-        info.update(type_name="DECIMAL", type_text="DECIMAL(38,0)", type_precision=38, type_scale=0)
-    elif t.endswith("]"):
-        info.update(type_name="ARRAY", type_text=f"ARRAY<{t.rsplit('[', 1)[0]}>")
-    elif t.startswith("STRUCT"):
-        info.update(type_name="STRUCT", type_text=t)
-    elif t.startswith("MAP"):
-        info.update(type_name="MAP", type_text=t)
-    else:
-        kind = _SIMPLE_TYPES.get(t, "STRING")
-        info.update(type_name=kind, type_text=_TEXT.get(kind, kind))
-    return info
-
-
-def _plain(value: Any) -> Any:
-    """A nested value (in a STRUCT, MAP or ARRAY) as JSON-friendly data."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else render(value)
-    return render(value)
-
-
-def render(value: Any) -> str | None:
-    """A value as the JSON_ARRAY format writes it: a string, or None for NULL."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | str):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
-            return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}"
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(_plain(value), separators=(",", ":"))
-    return str(value)
-
-
-def jsonable(value: Any) -> Any:
-    """Rows for the control API: numbers, booleans and None as they are; everything else as its rendering."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    return render(value)
-
-
-# --- statements ----------------------------------------------------------------------------------------------------
-@dataclass
-class StatementRule:
-    """Scripted behaviour for statements whose text matches ``pattern`` (a regex, searched)."""
-
-    pattern: re.Pattern[str]
-    delay: float = 0.0
-    error_message: str | None = None
-    error_code: str = "BAD_REQUEST"
-    sql_state: str | None = None
-    remaining: int | None = None
-
-
-@dataclass
-class Statement:
-    statement_id: str
-    text: str
-    warehouse_id: str
-    catalog: str
-    schema: str
-    parameters: list[dict[str, Any]]
-    row_limit: int | None
-    rule: StatementRule | None
-    state: str = "PENDING"
-    error: dict[str, Any] | None = None
-    sql_state: str | None = None
-    columns: list[dict[str, Any]] = field(default_factory=list)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    truncated: bool = False
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    future: concurrent.futures.Future[None] | None = None
-    cursor: Any = None
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "statement_id": self.statement_id,
-            "statement": self.text,
-            "warehouse_id": self.warehouse_id,
-            "parameters": self.parameters,
-            "state": self.state,
-            "error": self.error,
-            "row_count": len(self.rows),
-        }
-
-
-_SQL_STATES = {
-    "CatalogException": ("TABLE_OR_VIEW_NOT_FOUND", "42P01"),
-    "ParserException": ("PARSE_SYNTAX_ERROR", "42601"),
-    "BinderException": ("UNRESOLVED_COLUMN", "42703"),
-    "ConversionException": ("CAST_INVALID_INPUT", "22018"),
-    "InvalidInputException": ("INVALID_PARAMETER_VALUE", "22023"),
-    "ConstraintException": ("CONSTRAINT_VIOLATION", "23000"),
-    "OutOfRangeException": ("ARITHMETIC_OVERFLOW", "22003"),
-}
-
-
-class SqlEngine:
+class SqlEngine(LandedTables):
     """The warehouses, the DuckDB database and the statements of one emulated workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
@@ -363,72 +93,6 @@ class SqlEngine:
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(self._duckdb.Error):
             self._db.close()
-
-    # -- landed tables and the event log --------------------------------------------------------------------------
-    def _ensure_schema(self, catalog: str, schema: str, db: Any = None) -> None:
-        con = db or self._db
-        name = duckdb_catalog(catalog)
-        if name != "memory":
-            con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {_q(name)}")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(name)}.{_q(schema.lower())}")
-
-    def sync(self) -> None:
-        """Bring the event log table and the landed tables up to date with the workspace's events."""
-        with self._sync_lock:
-            batches = self.workspace.events_since(self._seen)
-            if not batches:
-                return
-            con = self._db.cursor()
-            try:
-                rows = []
-                for pipeline_id, events in batches:
-                    for e in events:
-                        rows.append(
-                            (
-                                pipeline_id,
-                                e["sequence"]["control_plane_seq_no"],
-                                e["id"],
-                                json.dumps(e.get("sequence")),
-                                json.dumps(e.get("origin") or {}),
-                                e["_ms"] / 1000.0,
-                                e.get("message"),
-                                e.get("level"),
-                                e.get("maturity_level"),
-                                json.dumps(e["error"]) if e.get("error") else None,
-                                json.dumps(e.get("details") or {}),
-                                e.get("event_type"),
-                            )
-                        )
-                        self._land(con, e)
-                con.executemany(
-                    f"INSERT INTO {_EVENTS} SELECT ?, ?, ?, ?::JSON, json_transform(?, '{_ORIGIN_SHAPE}'), "
-                    "to_timestamp(?), ?, ?, ?, ?::JSON, ?::JSON, ?",
-                    rows,
-                )
-            finally:
-                con.close()
-
-    def _land(self, con: Any, event: dict[str, Any]) -> None:
-        progress = (event.get("details") or {}).get("flow_progress") or {}
-        rows = (progress.get("metrics") or {}).get("num_output_rows")
-        table = (event.get("origin") or {}).get("dataset_name")
-        if progress.get("status") != "COMPLETED" or rows is None or not table or table.count(".") != 2:
-            return
-        catalog, schema, name = table.split(".")
-        self._ensure_schema(catalog, schema, con)
-        target = f"{_q(duckdb_catalog(catalog))}.{_q(schema.lower())}.{_q(name.lower())}"
-        con.execute(
-            f"""CREATE OR REPLACE TABLE {target} AS
-            SELECT CAST(range + 1 AS BIGINT) AS id,
-                   'row-' || CAST(range + 1 AS VARCHAR) AS name,
-                   CAST(((range * 37) % 100000) / 100 AS DECIMAL(12, 2)) AS amount,
-                   range % 3 <> 0 AS is_active,
-                   DATE '2024-01-01' + CAST(range % 365 AS INTEGER) AS created_date,
-                   to_timestamp($at) - to_seconds(CAST(range % 86400 AS BIGINT)) AS updated_at,
-                   to_timestamp($at) AS _ingested_at
-            FROM range($n)""",
-            {"at": event["_ms"] / 1000.0, "n": int(rows)},
-        )
 
     # -- statements ---------------------------------------------------------------------------------------------
     def _rule_for(self, text: str) -> StatementRule | None:
@@ -675,6 +339,17 @@ class SqlEngine:
         return self.chunk(st, index)
 
     # -- control ----------------------------------------------------------------------------------------------------
+    def set_warehouses(self, warehouse_ids: list[str]) -> None:
+        self.warehouses = {str(w) for w in warehouse_ids}
+
+    def set_chunk_rows(self, rows: int) -> None:
+        if int(rows) < 1:
+            raise ValueError("rows must be at least 1")
+        self.chunk_rows = int(rows)
+
+    def clear_scripts(self) -> None:
+        self.rules.clear()
+
     def script_statement(
         self,
         pattern: str,

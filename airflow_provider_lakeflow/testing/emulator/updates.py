@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_lakeflow.testing.emulator.query import format_timestamp
+from airflow_provider_lakeflow.testing.emulator.listing import format_timestamp
 from airflow_provider_lakeflow.testing.emulator.validation import report_table_name
 
 #: The columns of every table the emulator lands (the SQL warehouse creates them with these types), announced in each

@@ -1,0 +1,148 @@
+"""What the pipeline operators and sensors share: argument checks, naming a pipeline, and the hook.
+
+Importing this module (DAG parsing) loads no databricks-sdk and no aiohttp.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from airflow.providers.common.compat.sdk import conf
+
+from airflow_provider_lakeflow.errors import LakeflowInputError
+
+if TYPE_CHECKING:
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+
+
+def _default_deferrable() -> bool:
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+def _seconds(name: str, value: float | datetime.timedelta | None, *, allow_none: bool = True) -> float | None:
+    if value is None:
+        if allow_none:
+            return None
+        raise LakeflowInputError(f"{name} is required.")
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LakeflowInputError(f"{name} must be a number of seconds or a timedelta, got {value!r}.")
+    if value <= 0:
+        raise LakeflowInputError(f"{name} must be positive, got {value}. Fix: give a positive number of seconds.")
+    return float(value)
+
+
+def _check_pipeline_ref(pipeline_id: Any, pipeline_name: Any) -> None:
+    if pipeline_id and pipeline_name:
+        raise LakeflowInputError(
+            f"Both pipeline_id ({pipeline_id!r}) and pipeline_name ({pipeline_name!r}) are set. Fix: pass only one."
+        )
+    if not pipeline_id and not pipeline_name:
+        raise LakeflowInputError("Neither pipeline_id nor pipeline_name is set. Fix: pass one of them.")
+    for field, value in (("pipeline_id", pipeline_id), ("pipeline_name", pipeline_name)):
+        if value is not None and not isinstance(value, str):
+            raise LakeflowInputError(f"{field} must be a string, got {type(value).__name__}.")
+
+
+def _is_literal(value: Any) -> bool:
+    """A value known at parse time: not a Jinja template and not an XComArg."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return "{{" not in value
+    if isinstance(value, list | tuple | set):
+        return all(isinstance(v, str) and "{{" not in v for v in value)
+    return False
+
+
+def _selection(name: str, value: Any) -> list[str] | None:
+    """A table selection as a list of names; templated values may render to a JSON list string."""
+    if value is None or value == [] or value == "":
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise LakeflowInputError(f"{name} is not a valid JSON list: {value!r}.") from None
+        else:
+            value = [part.strip() for part in text.split(",")]
+    if not isinstance(value, list | tuple | set):
+        raise LakeflowInputError(f"{name} must be a list of table names, got {type(value).__name__}.")
+    names = list(value)
+    bad = [n for n in names if not isinstance(n, str) or not n.strip() or any(c.isspace() for c in n.strip())]
+    if bad:
+        raise LakeflowInputError(
+            f"{name} has invalid table names {bad!r}. Fix: list names like 'catalog.schema.table'."
+        )
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise LakeflowInputError(f"{name} names {duplicates} more than once. Fix: list each table once.")
+    return [n.strip() for n in names]
+
+
+def _table_selections(
+    full_refresh: Any, full_refresh_selection: Any, refresh_selection: Any
+) -> tuple[list[str] | None, list[str] | None]:
+    """The full and the incremental table selections of one update, checked together."""
+    full = _selection("full_refresh_selection", full_refresh_selection)
+    partial = _selection("refresh_selection", refresh_selection)
+    if full_refresh and (full or partial):
+        raise LakeflowInputError(
+            "full_refresh=True refreshes every table, so a table selection makes no sense with it. "
+            "Fix: drop full_refresh, or drop full_refresh_selection/refresh_selection."
+        )
+    overlap = sorted(set(full or ()) & set(partial or ()))
+    if overlap:
+        raise LakeflowInputError(
+            f"Tables {overlap} are in both full_refresh_selection and refresh_selection. Fix: list each in one."
+        )
+    return full, partial
+
+
+class UpdateRef(NamedTuple):
+    """The update a run task started, as stored to reconnect to it (task state store or Variable).
+
+    Stored as the string ``pipeline_id/update_id``: a reconnect needs no name look-up.
+    """
+
+    pipeline_id: str
+    update_id: str
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}/{self.update_id}"
+
+    @classmethod
+    def parse(cls, external_id: Any) -> UpdateRef:
+        pipeline_id, update_id = str(external_id).split("/", 1)
+        return cls(pipeline_id, update_id)
+
+
+class _HookMixin:
+    """``hook``: one LakeflowHook per operator, built at first use (its credentials and sessions serve every call)."""
+
+    databricks_conn_id: str
+
+    @cached_property
+    def hook(self) -> LakeflowHook:
+        from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook  # at run time: DAG parsing never loads it
+
+        return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
+
+
+class _PipelineRefMixin(_HookMixin):
+    """Resolve ``pipeline_id`` / ``pipeline_name`` (exactly one) to an id."""
+
+    pipeline_id: str | None
+    pipeline_name: str | None
+
+    def resolve_pipeline_id(self, hook: LakeflowHook) -> str:
+        from airflow_provider_lakeflow.hooks import operations as ops
+
+        _check_pipeline_ref(self.pipeline_id, self.pipeline_name)
+        return hook.run(ops.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))
