@@ -246,7 +246,7 @@ def test_an_update_the_run_operator_starts_runs_the_watching_dag_once(env):
 
 def test_a_changed_dag_file_makes_a_new_watcher_that_neither_refires_nor_misses(env):
     """A watcher's arguments changed (its poll interval): Airflow replaces its trigger; the cursor is the Asset's."""
-    newest = _query(env.db, "SELECT max(id) FROM trigger")[0][0]
+    newest = _query(env.db, "SELECT max(created_date) FROM trigger")[0][0]
     text = env.dag_file.read_text()
     env.dag_file.write_text(
         text.replace(
@@ -256,9 +256,12 @@ def test_a_changed_dag_file_makes_a_new_watcher_that_neither_refires_nor_misses(
             "    )",
         )
     )
-    # Airflow replaces the watcher's trigger row (a new id) and deletes the old one.
+    assert "POLL + (1" in env.dag_file.read_text()
+    # Airflow replaces the watcher's trigger row and deletes the old one (SQLite may reuse its id: compare times).
     env.wait(
-        "the re-parsed watcher's trigger", lambda: _query(env.db, "SELECT max(id) FROM trigger")[0][0] > newest, 120
+        "the re-parsed watcher's trigger",
+        lambda: _query(env.db, "SELECT max(created_date) FROM trigger")[0][0] > newest,
+        120,
     )
     env.emulator.clear_requests()
     env.wait("the new watcher to poll", lambda: env.polling("ev-updates"), 90)
