@@ -75,6 +75,7 @@ def provider_info() -> dict[str, Any]:
                     "airflow_provider_lakeflow.triggers.pipeline",
                     "airflow_provider_lakeflow.triggers.connection",
                     "airflow_provider_lakeflow.triggers.events",
+                    "airflow_provider_lakeflow.triggers.freshness",
                 ],
             }
         ],

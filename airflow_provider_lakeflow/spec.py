@@ -23,9 +23,23 @@ CONNECTOR_TYPES = ("CDC", "QUERY_BASED")
 class PipelineSpecError(LakeflowInputError):
     """A pipeline spec that Lakeflow Connect would reject (or that would land data where it should not)."""
 
-    def __init__(self, field: str, problem: str, fix: str) -> None:
+    def __init__(
+        self, field: str, problem: str, fix: str, condition: str | None = None, source: str | None = None
+    ) -> None:
         self.field = field
-        super().__init__(f"Pipeline spec field '{field}': {problem} Fix: {fix}")
+        self.problem = problem
+        self.fix = fix
+        #: The error condition the workspace documents for this rule, when it has one.
+        self.condition = condition
+        #: Where the spec came from when that is not the spec itself (a pipeline inside a bundle file).
+        self.source = source
+        where = f" (in {source})" if source else ""
+        seen_as = f" (the workspace rejects this with {condition})" if condition else ""
+        super().__init__(f"Pipeline spec field '{field}'{where}: {problem}{seen_as} Fix: {fix}")
+
+    def located(self, source: str) -> PipelineSpecError:
+        """The same error, saying where the spec came from."""
+        return PipelineSpecError(self.field, self.problem, self.fix, self.condition, source)
 
 
 def load_spec(spec: Any, base_dir: str | None = None) -> dict[str, Any]:
@@ -108,6 +122,12 @@ def _check_table_configuration(config: Any, path: str) -> None:
             "is set together with exclude_columns.",
             "set only one of include_columns and exclude_columns.",
         )
+    if config.get("storage_mode") is not None and config.get("scd_type") is not None:
+        raise PipelineSpecError(
+            f"{path}.storage_mode",
+            "is set together with scd_type.",
+            "set only one: file sources take storage_mode, the other connectors scd_type.",
+        )
     if config.get("clustering_columns") and config.get("enable_auto_clustering"):
         raise PipelineSpecError(
             f"{path}.clustering_columns", "is set together with enable_auto_clustering.", "set only one of the two."
@@ -125,6 +145,15 @@ def _check_table_configuration(config: Any, path: str) -> None:
                 "is missing or empty.",
                 'name the column(s) whose values only grow, e.g. ["updated_at"].',
             )
+
+
+def file_source_url(body: Mapping) -> str | None:
+    """The folder or drive URL of a file source (SharePoint, Google Drive, OneDrive), from its connector options."""
+    options = body.get("connector_options")
+    for value in options.values() if isinstance(options, Mapping) else ():
+        if isinstance(value, Mapping) and isinstance(value.get("url"), str) and value["url"]:
+            return str(value["url"])
+    return None
 
 
 def destination_table(kind: str, body: Mapping) -> str | None:
@@ -200,8 +229,12 @@ def _check_ingestion(definition: Any, spec: Mapping) -> None:
             raise PipelineSpecError(f"{opath}.{kind}", "must be an object.", "see the Lakeflow Connect spec.")
         for key in ("destination_catalog", "destination_schema"):
             _require_str(body, key, f"{opath}.{kind}.", "name the Unity Catalog catalog and schema to land in.")
-        if kind == "table":
+        if kind == "table" and file_source_url(body) is None:
             _require_str(body, "source_table", f"{opath}.table.", "name the source table.")
+        elif kind == "table" and not body.get("source_table"):
+            _require_str(
+                body, "destination_table", f"{opath}.table.", "name the table the files land in (or the source_table)."
+            )
         if kind == "schema":
             _require_str(body, "source_schema", f"{opath}.schema.", "name the source schema.")
         if kind == "report":
@@ -236,7 +269,13 @@ def _check_gateway(definition: Any, spec: Mapping) -> None:
 
 
 def validate_spec(spec: Mapping[str, Any]) -> None:
-    """Raise :class:`PipelineSpecError` for the first rule the spec breaks."""
+    """Raise :class:`PipelineSpecError` for the first rule the spec breaks: unknown fields first (a misspelt key
+    would otherwise hide the setting the rules below look for), then the shape of the pipeline, then the rules the
+    workspace enforces (``spec_rules``)."""
+    from airflow_provider_lakeflow.spec_fields import check_fields
+    from airflow_provider_lakeflow.spec_rules import check_server_rules
+
+    check_fields(spec)
     _require_str(spec, "name", "", "give the pipeline a name; it is how the operator finds it again.")
     ingestion = spec.get("ingestion_definition")
     gateway = spec.get("gateway_definition")
@@ -259,6 +298,7 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
     tags = spec.get("tags")
     if tags is not None and (not isinstance(tags, Mapping) or len(tags) > 25):
         raise PipelineSpecError("tags", "must be an object with at most 25 entries.", "trim the tags.")
+    check_server_rules(spec)
 
 
 #: Write-only or create-only fields that a GET never returns: left out when comparing with the live spec.

@@ -70,6 +70,7 @@ def saas_spec() -> dict[str, Any]:
 def gateway_spec() -> dict[str, Any]:
     return {
         "name": "bad-input-gateway",
+        "continuous": True,
         "gateway_definition": {
             "connection_name": "sqlserver_conn",
             "gateway_storage_catalog": "main",
@@ -136,7 +137,7 @@ SPEC_CASES: list[tuple[str, Callable[[], dict], str]] = [
     ("no-objects-key", _delete([ID, "objects"]), f"'{ID}.objects'"),
     ("objects-not-a-list", _objects({"table": {}}), f"'{ID}.objects'"),
     ("251-objects", _objects([table(f"t{i}") for i in range(251)]), f"'{ID}.objects'"),
-    ("object-with-no-kind", _objects([{"tabel": {"source_table": "x"}}]), f"'{OBJ0}'"),
+    ("object-with-a-misspelt-kind", _objects([{"tabel": {"source_table": "x"}}]), f"'{OBJ0}.tabel'"),
     ("object-empty", _objects([{}]), f"'{OBJ0}'"),
     (
         "object-table-and-schema",

@@ -24,6 +24,7 @@ def tbl(src: str = "t", **extra: Any) -> dict[str, Any]:
 VALID: dict[str, Any] = {"name": "v", "ingestion_definition": {"connection_name": "c", "objects": [tbl()]}}
 GATEWAY: dict[str, Any] = {
     "name": "g",
+    "continuous": True,
     "gateway_definition": {"connection_name": "c", "gateway_storage_catalog": "main", "gateway_storage_schema": "s"},
 }
 

@@ -100,16 +100,6 @@ def test_trigger_events_are_typed(lakeflow_emulator):
     assert "does not exist" in event["message"]
 
 
-def test_trigger_on_kill_stops_the_update_only_when_asked(lakeflow_emulator):
-    pipeline_id = make_pipeline("sales")
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=5)
-    update_id = lakeflow_emulator.start_update_externally(pipeline_id)
-    asyncio.run(LakeflowPipelineUpdateTrigger(pipeline_id, update_id, cancel_on_kill=False).on_kill())
-    assert not lakeflow_emulator.requests(path_regex=r"/stop$")
-    asyncio.run(LakeflowPipelineUpdateTrigger(pipeline_id, update_id, cancel_on_kill=True).on_kill())
-    assert len(lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}/stop$", method="POST")) == 1
-
-
 def test_update_link_points_at_the_update(airflow_db, lakeflow_emulator):
     from airflow_provider_lakeflow.links import LakeflowUpdateLink
     from airflow_provider_lakeflow.operators import LakeflowRunPipelineOperator

@@ -27,7 +27,11 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
 
     :param spec: the pipeline body as for ``databricks pipelines create --json``: a dict, a JSON string, or a path
         to a ``.json``/``.yml``/``.yaml`` file, relative to the DAG file's folder or absolute (templated). ``name`` is
-        required; it identifies the pipeline.
+        required; it identifies the pipeline. It may also be a Databricks Asset Bundle file with
+        ``resources: pipelines: <key>: {...}`` (see docs/bundles.md).
+    :param resource_key: the bundle's pipeline to use (required when the bundle file has several; templated).
+    :param bundle_variables: values for the bundle's ``${var.<name>}`` references (templated); the file's
+        ``variables: <name>: default:`` fill in the rest.
     :param update_if_exists: when a pipeline with that name exists and its spec differs, edit it (default). When
         false, a differing pipeline is left as it is and a warning is logged.
     :param databricks_conn_id: the Airflow connection.
@@ -36,7 +40,7 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
     checked before any request; a literal dict spec is checked when the DAG file is parsed.
     """
 
-    template_fields: Sequence[str] = ("spec",)
+    template_fields: Sequence[str] = ("spec", "resource_key", "bundle_variables")
     template_ext: Sequence[str] = ()
     ui_color = "#ff7b46"
 
@@ -44,32 +48,38 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
         self,
         *,
         spec: dict[str, Any] | str,
+        resource_key: str | None = None,
+        bundle_variables: dict[str, Any] | str | None = None,
         update_if_exists: bool = True,
         databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.spec = spec
+        self.resource_key = resource_key
+        self.bundle_variables = bundle_variables
         self.update_if_exists = update_if_exists
         self.databricks_conn_id = databricks_conn_id
-        if isinstance(spec, dict) and "{{" not in json.dumps(spec, default=str):
+        if isinstance(spec, dict) and "{{" not in json.dumps([spec, resource_key, bundle_variables], default=str):
             self._checked_spec()  # a literal spec fails at DAG parse time, not at run time
 
     def _checked_spec(self) -> dict[str, Any]:
-        from airflow_provider_lakeflow.spec import load_spec, validate_spec
+        from airflow_provider_lakeflow.bundles import load_pipeline_spec
 
         dag = getattr(self, "dag", None) if getattr(self, "has_dag", lambda: False)() else None
         base_dir = os.path.dirname(dag.fileloc) if dag is not None and getattr(dag, "fileloc", None) else None
-        spec = load_spec(self.spec, base_dir=base_dir)
-        validate_spec(spec)
-        return spec
+        return load_pipeline_spec(
+            self.spec, base_dir=base_dir, resource_key=self.resource_key, bundle_variables=self.bundle_variables
+        )
 
     def execute(self, context: Context) -> str:
         from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.spec import WRITE_ONLY_FIELDS, spec_differs
+        from airflow_provider_lakeflow.spec_rules import check_before_request, check_edit
 
         spec = self._checked_spec()
         hook = self.hook
+        check_before_request(spec, hook)
         name = spec["name"]
         matches = hook.run(ops.find_pipelines_by_name(name))
         if len(matches) > 1:
@@ -88,6 +98,7 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
             if not spec_differs(comparable, live):
                 self.log.info("Pipeline '%s' (%s) already matches the spec; nothing to do", name, pipeline_id)
             elif self.update_if_exists:
+                check_edit(spec, live)
                 hook.run(ops.edit_pipeline(pipeline_id, spec))
                 self.log.info("Updated pipeline '%s' (%s) to the spec", name, pipeline_id)
             else:

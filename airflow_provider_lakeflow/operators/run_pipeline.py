@@ -66,7 +66,15 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         (seconds; one extra request each time); ``None`` turns it off.
     :param asset_alias: publish one Airflow Asset per table the update landed, through an ``AssetAlias`` of this
         name added to the task's outlets at parse time.
+    :param on_schema_change: ``"fail"`` (default: the failure's fix names the exact ``full_refresh_selection``) or
+        ``"full_refresh_tables"``: when every error is a schema change whose documented fix is a full refresh of
+        named tables, start one follow-up update that fully refreshes exactly those tables, and end as it ends.
+    :param on_no_data: a COMPLETED update that landed no rows in any table: ``"ignore"`` (default), ``"warn"``, or
+        ``"fail"`` (with the likely causes).
     :param databricks_conn_id: the Airflow connection.
+
+    A failed update raises ``LakeflowUpdateFailed`` (category, error classes, tables, fix) and pushes XCom
+    ``failure``; categories no retry can fix do not use the task's retries.
 
     Returns the ``update_id``. XCom: ``pipeline_id``, ``update_id``, ``update_url`` (before waiting), then
     ``state`` and ``table_metrics``. A retry, or a task restarted after its worker died, reconnects to the update it
@@ -94,6 +102,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         cancel_on_kill: bool = True,
         progress_interval: float | None = 60,
         asset_alias: str | None = None,
+        on_schema_change: str = "fail",
+        on_no_data: str = "ignore",
         databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -116,9 +126,12 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.cancel_on_kill = cancel_on_kill
+        self.on_schema_change = on_schema_change
+        self.on_no_data = on_no_data
         self.databricks_conn_id = databricks_conn_id
         self._update_id: str | None = None
         self._resolved_pipeline_id: str | None = None
+        self._follow_up_of: str | None = None  # the failed update a schema-change follow-up repairs
         self._check_arguments(templated=False)
 
     # -- validation -------------------------------------------------------------------------------------------------
@@ -135,6 +148,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             raise LakeflowInputError(f"full_refresh must be true or false, got {self.full_refresh!r}.")
         if not isinstance(self.wait_for_completion, bool):
             raise LakeflowInputError(f"wait_for_completion must be true or false, got {self.wait_for_completion!r}.")
+        from airflow_provider_lakeflow.update_outcome import check_policies
+
+        check_policies(self.on_schema_change, self.on_no_data)
         _seconds("poll_interval", self.poll_interval, allow_none=False)
         _seconds("timeout", self.timeout)
         _seconds("progress_interval", self.progress_interval)
@@ -275,6 +291,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def get_job_result(self, external_id: Any, context: Context) -> str:
         pipeline_id, update_id = UpdateRef.parse(external_id)
+        if self._follow_up_of == update_id:  # this try repaired it with a follow-up, which is the result
+            return str(self._update_id)
         if self._update_id != update_id:  # already finished in an earlier try: report the state it ended in
             hook = self.hook
             self._adopt(context, hook, pipeline_id, update_id)
@@ -331,7 +349,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         except Exception as exc:  # the task is failing anyway; say why the stop did not happen
             self.log.error("Could not stop pipeline %s: %s: %s", pipeline_id, type(exc).__name__, exc)
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> None:
+    def _finish(self, context: Context, event: dict[str, Any], remedy_of: str | None = None) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
         from airflow_provider_lakeflow.hooks import operations as ops
         from airflow_provider_lakeflow.triggers.base import check_event
@@ -365,7 +383,13 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 values.get("status", ""),
             )
         if status == "failed":
-            raise AirflowException(event["message"])
+            from airflow_provider_lakeflow.update_outcome import on_failed_update
+
+            on_failed_update(self, context, hook, event, events, remedy_of=remedy_of)
+            return  # repaired by a follow-up update, which finished the task
+        from airflow_provider_lakeflow.update_outcome import check_no_data
+
+        check_no_data(self, context, hook.host, event, metrics)
         self._publish_assets(context, hook.host, metrics)
         self.log.info("%s", event["message"])
 
@@ -403,7 +427,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         self._finish(context, event or {})
-        return str((event or {}).get("update_id"))
+        return str(self._update_id if self._follow_up_of else (event or {}).get("update_id"))
 
     def on_kill(self) -> None:
         if self.cancel_on_kill and self._update_id and self._resolved_pipeline_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,15 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
     :param success_states: states that end the wait successfully.
     :param failure_states: states that fail the task (with the event log's error messages); with ``soft_fail``
         the task is skipped instead.
+    :param max_age: freshness (a timedelta or seconds): succeed at once when the pipeline's latest COMPLETED update,
+        started by anyone, ended within ``max_age``; otherwise wait for the next update to complete. Updates that
+        fail meanwhile are not waited on and do not fail the sensor (its ``timeout`` bounds the wait).
     :param deferrable: wait in the triggerer (``poke_interval`` is the trigger's poll interval, ``timeout`` its
         absolute deadline); defaults to ``[operators] default_deferrable``.
     :param databricks_conn_id: the Airflow connection.
 
-    A sensor never starts or stops an update. On success it pushes XCom ``update_id`` and ``state``.
+    A sensor never starts or stops an update. On success it pushes XCom ``update_id`` and ``state``; a failure
+    raises ``LakeflowUpdateFailed`` (category, tables, fix) and pushes XCom ``failure``.
     """
 
     template_fields: Sequence[str] = ("pipeline_id", "pipeline_name", "update_id")
@@ -47,6 +52,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         update_id: str | None = None,
         success_states: Sequence[str] = ("COMPLETED",),
         failure_states: Sequence[str] = ("FAILED", "CANCELED"),
+        max_age: float | datetime.timedelta | None = None,
         deferrable: bool | None = None,
         databricks_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
@@ -61,6 +67,8 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
             conf.getboolean("operators", "default_deferrable", fallback=False) if deferrable is None else deferrable
         )
         self.databricks_conn_id = databricks_conn_id
+        self.max_age = _max_age(max_age, update_id)
+        self._ended: dict[str, int | None] = {}  # freshness: end times of the updates seen, per poke-mode instance
         if (pipeline_id is None) == (pipeline_name is None):
             _check_pipeline_ref(pipeline_id, pipeline_name)
         if not self.success_states:
@@ -71,7 +79,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
                 f"States {both} are in both success_states and failure_states. Fix: list each in one."
             )
 
-    def _target(self, hook: LakeflowHook) -> tuple[str | None, str | None]:
+    def _target(self, hook: LakeflowHook, *, latest: bool = True) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
         from airflow_provider_lakeflow.hooks import operations as ops
 
@@ -83,14 +91,16 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
                 self.log.info("%s Waiting for it to appear.", exc)
                 self._said_missing = True
             return None, None
-        update_id = self.update_id or hook.run(ops.latest_update_id(pipeline_id))
+        update_id = self.update_id or (hook.run(ops.latest_update_id(pipeline_id)) if latest else None)
         return pipeline_id, update_id
 
     def poke(self, context: Context) -> bool:
         from airflow_provider_lakeflow.hooks import operations as ops
-        from airflow_provider_lakeflow.hooks.waiting import describe_failure, verdict
+        from airflow_provider_lakeflow.hooks.waiting import verdict
 
         hook = self.hook
+        if self.max_age is not None:
+            return self._poke_fresh(context, hook)
         pipeline_id, update_id = self._target(hook)
         if pipeline_id is None:
             return False
@@ -102,9 +112,10 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         self.log.info("Update %s of pipeline %s: %s", update_id, pipeline_id, state)
         result = verdict(state, self.success_states, self.failure_states)
         if result == "failed":
-            errors = hook.run(ops.update_errors(pipeline_id, update_id, since_ms=update.get("creation_time")))
-            url = ops.update_url(hook.host, pipeline_id, update_id)
-            self._fail(describe_failure(pipeline_id, update_id, state, url, errors))
+            from airflow_provider_lakeflow.update_outcome import fail, read_failure
+
+            failure = read_failure(hook, pipeline_id, update_id, state, since_ms=update.get("creation_time"))
+            fail(context, failure, self.log, soft_fail=self.soft_fail, retry=False)
         if result == "success":
             context["ti"].xcom_push(key="update_id", value=update_id)
             context["ti"].xcom_push(key="state", value=state)
@@ -115,6 +126,8 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
             return super().execute(context)
         if self.poke(context):
             return None
+        if self.max_age is not None:
+            return self._defer_fresh(context)
         from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
         pipeline_id, update_id = self._target(self.hook)
@@ -134,6 +147,66 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
             )
         )
 
+    def _poke_fresh(self, context: Context, hook: LakeflowHook) -> bool:
+        from airflow_provider_lakeflow.hooks.freshness import describe, fresh_update
+
+        pipeline_id, _ = self._target(hook, latest=False)
+        if pipeline_id is None:
+            return False
+        assert self.max_age is not None
+        found = hook.run(fresh_update(pipeline_id, self.max_age, self._ended))
+        if found is None:
+            self.log.info(
+                "Pipeline %s has no COMPLETED update that ended within %s s; waiting for the next one",
+                pipeline_id,
+                self.max_age,
+            )
+            return False
+        self.log.info("%s: fresh", describe(pipeline_id, found))
+        self._on_success(context, {"update_id": found.update_id, "state": "COMPLETED"})
+        return True
+
+    def _defer_fresh(self, context: Context) -> Any:
+        from airflow_provider_lakeflow.triggers.freshness import LakeflowPipelineFreshnessTrigger
+
+        pipeline_id, _ = self._target(self.hook, latest=False)
+        if pipeline_id is None:
+            return super().execute(context)  # no pipeline by that name yet: keep poking in the worker
+        assert self.max_age is not None
+        self._defer_to(
+            LakeflowPipelineFreshnessTrigger(
+                pipeline_id=pipeline_id,
+                max_age=self.max_age,
+                databricks_conn_id=self.databricks_conn_id,
+                poll_interval=float(self.poke_interval),
+                end_time=self._end_time(),
+            )
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        if isinstance(event, dict) and event.get("status") == "failed" and event.get("update_id"):
+            # The trigger's message has the raw errors; classify them from the event log, as the worker does.
+            from airflow_provider_lakeflow.update_outcome import fail, read_failure
+
+            failure = read_failure(self.hook, event["pipeline_id"], event["update_id"], event.get("state"))
+            fail(context, failure, self.log, soft_fail=self.soft_fail, retry=False)
+        super().execute_complete(context, event)
+
     def _on_success(self, context: Context, event: dict[str, Any]) -> None:
         context["ti"].xcom_push(key="update_id", value=event["update_id"])
         context["ti"].xcom_push(key="state", value=event["state"])
+
+
+def _max_age(value: Any, update_id: Any) -> float | None:
+    if value is None:
+        return None
+    if update_id is not None:
+        raise LakeflowInputError(
+            "max_age checks the pipeline's latest COMPLETED update, so update_id makes no sense with it. "
+            "Fix: drop update_id, or drop max_age."
+        )
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise LakeflowInputError(f"max_age must be a positive timedelta or number of seconds, got {value!r}.")
+    return float(value)

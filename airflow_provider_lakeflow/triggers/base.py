@@ -34,6 +34,30 @@ class LakeflowPollingTrigger(BaseTrigger):
     def _hook(self) -> LakeflowHook:
         return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
 
+    def stops_on_kill(self) -> bool:
+        """Whether a user's kill of the deferred task stops remote work (:meth:`stop_remote_work`)."""
+        return False
+
+    async def stop_remote_work(self) -> None:
+        """Stop what the wait watches; called only after a user's kill (see :meth:`on_kill`)."""
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3: stop the remote work when a user killed the task, never when the trigger was reassigned.
+
+        Airflow 3.3.2 also calls ``on_kill`` on a triggerer that lost a trigger to another triggerer (it missed
+        heartbeats past the health-check threshold and came back); :mod:`~airflow_provider_lakeflow.triggers.user_kill`
+        tells the two apart. Subclasses override :meth:`stops_on_kill` and :meth:`stop_remote_work`, not this.
+        """
+        if not self.stops_on_kill():
+            return
+        from airflow_provider_lakeflow.triggers.user_kill import killed_by_user, outlive_cancellation
+
+        async def stop_if_killed_by_user() -> None:
+            if await killed_by_user(self):
+                await self.stop_remote_work()
+
+        await outlive_cancellation(stop_if_killed_by_user(), self.log)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
         async with hook.session_scope():

@@ -19,7 +19,8 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
     :param end_time: absolute deadline in epoch seconds, or None; serialized as is, so a triggerer restart keeps it.
     :param success_states: states that yield a "success" event.
     :param failure_states: states that yield a "failed" event, whose message carries the event log's errors.
-    :param cancel_on_kill: on Airflow 3.3, stop the update when a user kills the deferred task (``on_kill``).
+    :param cancel_on_kill: on Airflow 3.3, stop the update when a user kills the deferred task (``on_kill``); never
+        when the wait moved to another triggerer (the task is still deferred) or the task's state cannot be read.
     :param progress_interval: read per-table progress from the event log at most this often while RUNNING; None: never.
 
     Yields one event ``{"status": "success" | "failed" | "timeout" | "error", "pipeline_id", "update_id", "state",
@@ -85,14 +86,29 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         )
         return outcome.status, outcome.state, outcome.message
 
-    async def on_kill(self) -> None:
-        """Airflow 3.3: a user killed the deferred task; stop the update it was waiting on."""
-        if not self.cancel_on_kill:
-            return
+    def stops_on_kill(self) -> bool:
+        return self.cancel_on_kill
+
+    async def stop_remote_work(self) -> None:
+        """A user killed the deferred task: stop the update, unless it has already ended.
+
+        The stop applies to the pipeline's active update; an update that already ended (its event may have been
+        delivered by another triggerer) must not turn into a stop of the pipeline's next update.
+        """
         from airflow_provider_lakeflow.hooks import operations as ops
 
         hook = self._hook()
         async with hook.session_scope():
+            update = await hook.arun(ops.get_update(self.pipeline_id, self.update_id))
+            state = update.get("state")
+            if state in ops.TERMINAL_UPDATE_STATES:
+                self.log.info(
+                    "Update %s of pipeline %s already ended (%s); nothing to stop",
+                    self.update_id,
+                    self.pipeline_id,
+                    state,
+                )
+                return
             self.log.info(
                 "Stopping pipeline %s (update %s) because the task was killed", self.pipeline_id, self.update_id
             )

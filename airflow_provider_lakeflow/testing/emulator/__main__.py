@@ -29,6 +29,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET, help="OAuth M2M client secret")
     parser.add_argument("--update-seconds", type=float, default=3.0, help="duration of a default pipeline update")
     parser.add_argument(
+        "--list-conditions",
+        action="store_true",
+        help="print the error conditions script_condition accepts (with their SQLSTATE) and exit",
+    )
+    parser.add_argument(
         "--schedule",
         action="append",
         default=[],
@@ -86,8 +91,20 @@ async def serve(args: argparse.Namespace) -> None:
         await server.stop()
 
 
+def list_conditions() -> None:
+    from airflow_provider_lakeflow.testing.emulator.conditions import CONDITIONS
+
+    for name, condition in sorted(CONDITIONS.items()):
+        for sub in sorted(condition.subs) or [""]:
+            print(f"{name}.{sub}" if sub else name, condition.sqlstate or "-")
+
+
 def main(argv: list[str] | None = None) -> int:
-    asyncio.run(serve(parse_args(argv)))
+    args = parse_args(argv)
+    if args.list_conditions:
+        list_conditions()
+        return 0
+    asyncio.run(serve(args))
     return 0
 
 

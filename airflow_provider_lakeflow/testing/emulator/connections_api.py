@@ -6,7 +6,13 @@ from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, invalid
 from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token
-from airflow_provider_lakeflow.testing.emulator.model import CONNECTION_TYPES, Connection, WorkspaceState, now_ms
+from airflow_provider_lakeflow.testing.emulator.model import (
+    CONNECTION_TYPES,
+    UI_ONLY_CONNECTION_TYPES,
+    Connection,
+    WorkspaceState,
+    now_ms,
+)
 
 _CONNECTIONS_PAGE = 50
 
@@ -30,7 +36,7 @@ class ConnectionsApi(WorkspaceState):
         if not name or not isinstance(name, str):
             raise invalid("name: is required.")
         ctype = body.get("connection_type")
-        if ctype not in CONNECTION_TYPES:
+        if ctype not in CONNECTION_TYPES and not (credential_type == "OAUTH_U2M" and ctype in UI_ONLY_CONNECTION_TYPES):
             raise invalid(f"connection_type: unknown value {ctype!r}.")
         options = body.get("options")
         if not isinstance(options, dict):

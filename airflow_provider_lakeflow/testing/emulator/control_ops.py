@@ -74,6 +74,27 @@ class ControlMethods:
             table_seconds=table_seconds,
         )
 
+    def script_condition(
+        self,
+        pipeline_id_or_name: str,
+        condition: str,
+        *,
+        table: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        updates: int | None = None,
+    ) -> None:
+        self._call(
+            "script_condition",
+            pipeline_id_or_name=pipeline_id_or_name,
+            condition=condition,
+            table=table,
+            parameters=parameters,
+            updates=updates,
+        )
+
+    def clear_conditions(self, pipeline_id_or_name: str) -> None:
+        self._call("clear_conditions", pipeline_id_or_name=pipeline_id_or_name)
+
     def start_update_externally(
         self,
         pipeline_id: str,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
+from airflow_provider_lakeflow.testing.emulator.conditions import ScriptedCondition
 from airflow_provider_lakeflow.testing.emulator.errors import invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.updates import Script, Update
 
@@ -26,6 +27,9 @@ WORKSPACE_ID = "1234567890123456"
 METASTORE_ID = "00000000-0000-4000-8000-00000000e1a0"
 # The server knows the same types as the client-side checks (which track databricks-sdk's ConnectionType enum).
 CONNECTION_TYPES = CLIENT_CONNECTION_TYPES | {"UNKNOWN_CONNECTION_TYPE"}
+#: Sign-in sources that databricks-sdk's IngestionSourceType lists and its ConnectionType does not (yet): a connection
+#: "made in Catalog Explorer" (create_connection_as_ui) may have these types.
+UI_ONLY_CONNECTION_TYPES = ("GOOGLE_DRIVE", "JIRA", "ONEDRIVE", "SHAREPOINT")
 PROVISIONING_STATES = ("ACTIVE", "DEGRADED", "DELETING", "FAILED", "PROVISIONING", "UPDATING")
 _SECRET_WORDS = ("password", "secret", "private_key", "privatekey", "api_key", "apikey", "passphrase", "credential")
 _SECRET_KEYS = ("token", "bearer_token", "access_token", "refresh_token", "personal_access_token", "pem_private_key")
@@ -55,6 +59,7 @@ class Pipeline:
     by_update_id: dict[str, Update] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     script: Script | None = None
+    conditions: list[ScriptedCondition] = field(default_factory=list)
 
     @property
     def name(self) -> str:

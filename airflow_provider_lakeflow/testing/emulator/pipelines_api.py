@@ -9,10 +9,10 @@ from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, conflict, invalid
 from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, pipeline_filter
-from airflow_provider_lakeflow.testing.emulator.model import Pipeline, now_ms
+from airflow_provider_lakeflow.testing.emulator.model import UI_ONLY_CONNECTION_TYPES, Pipeline, now_ms
 from airflow_provider_lakeflow.testing.emulator.updates import TERMINAL
 from airflow_provider_lakeflow.testing.emulator.updates_api import UpdatesApi
-from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_spec
+from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_edit, validate_pipeline_spec
 
 # Not part of PipelineSpec: write-only request fields.
 _NOT_IN_SPEC = ("allow_duplicate_names", "dry_run", "parameters", "run_as", "expected_last_modified", "pipeline_id")
@@ -37,6 +37,7 @@ _SOURCE_TYPES = {
         "TIKTOK_ADS",
         "WORKDAY_RAAS",
         "ZENDESK",
+        *UI_ONLY_CONNECTION_TYPES,
     )
 }
 _PIPELINES_PAGE_MAX = 100
@@ -54,7 +55,13 @@ class PipelinesApi(UpdatesApi):
             conn = self._connections.get(str(d.get("connection_name") or "").lower())
             if conn and conn.connection_type in _SOURCE_TYPES:
                 d["source_type"] = _SOURCE_TYPES[conn.connection_type]
+            elif d.get("ingest_from_uc_foreign_catalog") is True:
+                d["source_type"] = "FOREIGN_CATALOG"
         return spec
+
+    def _connection_type(self, name: str) -> str | None:
+        conn = self._connections.get(name.lower())
+        return conn.connection_type if conn else None
 
     def _check_name(self, name: str, allow_duplicates: bool, exclude: str | None = None) -> None:
         others = (self._names.get(name) or set()) - {exclude}
@@ -74,7 +81,7 @@ class PipelinesApi(UpdatesApi):
                 del self._names[p.name]
 
     def api_create_pipeline(self, body: dict[str, Any], user: str) -> dict[str, Any]:
-        validate_pipeline_spec(body)
+        validate_pipeline_spec(body, self._connection_type)
         with self._lock:
             name = body.get("name") or ""
             self._check_name(name, body.get("allow_duplicate_names") is True)
@@ -148,11 +155,8 @@ class PipelinesApi(UpdatesApi):
                     f"Pipeline {pipeline_id} was modified at {p.last_modified}, after expected_last_modified "
                     f"{expected}; read it again and retry."
                 )
-            validate_pipeline_spec(body)
-            old_gw = (p.spec.get("gateway_definition") or {}).get("connection_name")
-            new_gw = (body.get("gateway_definition") or {}).get("connection_name")
-            if old_gw and new_gw and old_gw != new_gw:
-                raise invalid("gateway_definition.connection_name: is immutable; create a new gateway instead.")
+            validate_pipeline_spec(body, self._connection_type)
+            validate_pipeline_edit(p.spec, body)
             name = body.get("name") or ""
             self._check_name(name, body.get("allow_duplicate_names") is True, exclude=pipeline_id)
             self._index(p, False)

@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_lakeflow.testing.emulator.conditions import script as scripted_condition
 from airflow_provider_lakeflow.testing.emulator.connections_api import ConnectionsApi
 from airflow_provider_lakeflow.testing.emulator.control_ops import DELEGATED, ControlMethods
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, not_found
@@ -180,6 +181,25 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
                 data_quality=data_quality,
                 table_seconds=table_seconds,
             )
+
+    def script_condition(
+        self,
+        pipeline_id_or_name: str,
+        condition: str,
+        *,
+        table: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        updates: int | None = None,
+    ) -> None:
+        """Fail updates of one pipeline with a documented error condition (``CLASS.SUB``), on one table's flow or,
+        without ``table``, on the whole update; see ``conditions.py`` for how long it keeps failing."""
+        scripted = scripted_condition(condition, table, parameters, updates)
+        with self._lock:
+            self._resolve(pipeline_id_or_name).conditions.append(scripted)
+
+    def clear_conditions(self, pipeline_id_or_name: str) -> None:
+        with self._lock:
+            self._resolve(pipeline_id_or_name).conditions.clear()
 
     def start_update_externally(
         self,

@@ -211,6 +211,7 @@ class Update:
     continuous: bool = False
     fail_message: str | None = None  # a failure decided at start (e.g. gateway not running)
     connection_name: str | None = None
+    conditions: tuple[Any, ...] = ()  # scripted error conditions that fail this update (conditions.Fired)
     stop_offset: float | None = None
     stopping_seconds: float = 0.0
     emitted: int = 0
@@ -222,7 +223,7 @@ class Update:
 
     def __post_init__(self) -> None:
         phases = list(PHASES)
-        if self.fail_message:
+        if self.fail_message or any(c.flow is None for c in self.conditions):
             phases = phases[:3]  # fails while initializing: the gateway/connection check
         elif self.request.get("validate_only"):
             phases = phases[:4]
@@ -233,7 +234,7 @@ class Update:
             t += max(0.0, self.script.phase_seconds.get(p, 0.0))
         self.continuous = self.continuous and not self.fail_message and not self.request.get("validate_only")
         self.end = math.inf if self.continuous else t
-        self.outcome = "FAILED" if self.fail_message else self.script.outcome
+        self.outcome = "FAILED" if self.fail_message or self.conditions else self.script.outcome
         self.stopping_seconds = max(0.0, self.script.phase_seconds.get("STOPPING", 0.0))
 
     def state(self, now: float) -> str:
@@ -307,11 +308,15 @@ class Update:
         if not math.isinf(self.end):
             if "RUNNING" in self.states:
                 lands = self._completions(self.starts[self.states.index("RUNNING")])
-                # A scripted failure fails the first flow that runs to the end (early tables have landed).
-                failing = next((f.name for f in self.flows if lands[f.name] >= self.end), None)
+                failing = {c.flow.name for c in self.conditions if c.flow is not None}
+                if not failing and self.outcome == "FAILED":
+                    # A scripted failure fails the first flow that runs to the end (early tables have landed).
+                    first = next((f.name for f in self.flows if lands[f.name] >= self.end), None)
+                    failing = {first} if first else set()
                 for f in self.flows:
-                    failed = self.outcome == "FAILED" and f.name == failing
-                    p.append((lands[f.name], "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
+                    failed = f.name in failing
+                    at = self.end if failed else lands[f.name]
+                    p.append((at, "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
             p.append((self.end, "update_progress", self.outcome))
             p.sort(key=lambda e: e[0])  # staggered tables: emission order is time order (the sort is stable)
         if self.stop_offset is not None:
@@ -349,8 +354,12 @@ class Update:
             self.emitted += 1
         return out
 
-    def _error(self) -> dict[str, Any]:
-        message = self.fail_message or self.script.error_message or DEFAULT_ERROR
+    def _error(self, flow: Flow | None = None) -> dict[str, Any]:
+        """The error of a failed flow (``flow``) or of the update: a scripted condition's message when there is one."""
+        own = [c for c in self.conditions if flow is not None and c.flow == flow]
+        update_level = [c for c in self.conditions if c.flow is None] or list(self.conditions)
+        scripted = own or ([] if flow is not None else update_level)
+        message = scripted[0].message if scripted else self.fail_message or self.script.error_message or DEFAULT_ERROR
         return {"fatal": True, "exceptions": [{"class_name": EXCEPTION_CLASS, "message": message}]}
 
     def _event(self, index: int, offset: float, kind: str, data: Any, pipeline_name: str, seq: int) -> dict[str, Any]:
@@ -435,6 +444,6 @@ class Update:
                     progress["data_quality"] = dq
             elif status == "FAILED":
                 ev["level"] = "ERROR"
-                ev["error"] = {**self._error(), "fatal": False}
+                ev["error"] = {**self._error(flow), "fatal": False}
             ev["details"] = {"flow_progress": progress}
         return ev

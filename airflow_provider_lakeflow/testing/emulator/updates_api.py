@@ -7,6 +7,7 @@ import re
 import uuid
 from typing import Any
 
+from airflow_provider_lakeflow.testing.emulator.conditions import fire as fire_conditions
 from airflow_provider_lakeflow.testing.emulator.errors import conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, event_filter
 from airflow_provider_lakeflow.testing.emulator.model import Pipeline, WorkspaceState
@@ -89,6 +90,7 @@ class UpdatesApi(WorkspaceState):
             continuous=p.continuous,
             fail_message=self._gateway_problem(d.get("ingestion_gateway_id"), now),
             connection_name=d.get("connection_name"),
+            conditions=tuple(fire_conditions(p.conditions, flows, request, d.get("connection_name"))),
         )
         self._materialize(p, now)  # earlier updates' events keep their order before this one's
         p.updates.append(u)

@@ -1,0 +1,224 @@
+"""What an ended update means for the task: a failure that says what to do, the schema-change remedy, no-data.
+
+Called by ``LakeflowRunPipelineOperator`` and ``LakeflowPipelineUpdateSensor`` once an update is terminal (from the
+worker or from a trigger's event). Importing it loads no databricks-sdk: the classification is pure
+(:mod:`airflow_provider_lakeflow.failures`) and the requests go through the operator's hook.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow_provider_lakeflow.errors import LakeflowInputError, LakeflowUpdateFailed, LakeflowUpdateFailedNoRetry
+from airflow_provider_lakeflow.failures import UpdateFailure, classify, no_data_failure
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+
+ON_SCHEMA_CHANGE_POLICIES = ("fail", "full_refresh_tables")
+ON_NO_DATA_POLICIES = ("ignore", "warn", "fail")
+
+
+def check_policies(on_schema_change: Any, on_no_data: Any) -> None:
+    if on_schema_change not in ON_SCHEMA_CHANGE_POLICIES:
+        raise LakeflowInputError(
+            f"on_schema_change={on_schema_change!r} is not a policy. Fix: use one of "
+            f"{', '.join(repr(p) for p in ON_SCHEMA_CHANGE_POLICIES)}."
+        )
+    if on_no_data not in ON_NO_DATA_POLICIES:
+        raise LakeflowInputError(
+            f"on_no_data={on_no_data!r} is not a policy. Fix: use one of "
+            f"{', '.join(repr(p) for p in ON_NO_DATA_POLICIES)}."
+        )
+
+
+def read_failure(
+    hook: LakeflowHook,
+    pipeline_id: str,
+    update_id: str,
+    state: str | None,
+    *,
+    events: list[dict] | None = None,
+    since_ms: int | None = None,
+) -> UpdateFailure:
+    """Classify a failed update from its ERROR events (read now unless given); the spec is read only if needed."""
+    from airflow_provider_lakeflow.hooks import operations as api
+
+    if events is None:
+        events = hook.run(api.update_events(pipeline_id, update_id, since_ms=since_ms, level="ERROR"))
+    return classify(
+        events,
+        pipeline_id=pipeline_id,
+        update_id=update_id,
+        state=state,
+        update_url=api.update_url(hook.host, pipeline_id, update_id),
+        spec=lambda: hook.run(api.get_pipeline(pipeline_id)).get("spec") or {},
+    )
+
+
+def exception_for(failure: UpdateFailure, message: str | None = None, *, retry: bool = True) -> LakeflowUpdateFailed:
+    cls = LakeflowUpdateFailed if failure.retry and retry else LakeflowUpdateFailedNoRetry
+    return cls(
+        message or failure.describe(),
+        category=failure.category,
+        error_classes=failure.error_classes,
+        tables=failure.tables,
+        fix=failure.fix,
+        update_url=failure.update_url,
+    )
+
+
+def fail(
+    context: Context, failure: UpdateFailure, log: Any, *, soft_fail: bool = False, retry: bool = True
+) -> NoReturn:
+    """Push XCom ``failure``, log the account (category, tables, fix, then raw messages) and fail the task.
+
+    ``retry=False``: never use the task's retries (a sensor: a retry would only find the same failed update).
+    """
+    failure.retry = failure.retry and retry
+    context["ti"].xcom_push(key="failure", value=failure.as_xcom())
+    text = failure.describe()
+    log.error("%s", text)
+    if soft_fail:
+        from airflow.providers.common.compat.sdk import AirflowSkipException
+
+        raise AirflowSkipException(text)
+    raise exception_for(failure, text, retry=retry)
+
+
+# --- LakeflowRunPipelineOperator -------------------------------------------------------------------------------------
+
+
+def on_failed_update(
+    op: Any,
+    context: Context,
+    hook: LakeflowHook,
+    event: dict[str, Any],
+    events: list[dict],
+    *,
+    remedy_of: str | None,
+) -> None:
+    """A FAILED or CANCELED update of the run operator: remedy a schema change once per try, or fail the task."""
+    pipeline_id, update_id = event["pipeline_id"], event["update_id"]
+    if remedy_of is None:
+        # After a deferral the operator is a new object: this try's ``remedied`` XCom says a follow-up already ran.
+        ti = context["ti"]
+        earlier = ti.xcom_pull(task_ids=op.task_id, key="remedied", map_indexes=getattr(ti, "map_index", -1))
+        remedy_of = earlier.get("failed_update_id") if isinstance(earlier, dict) else None
+    failure = read_failure(hook, pipeline_id, update_id, event.get("state"), events=events)
+    tables = failure.full_refresh_tables() if failure.state == "FAILED" else None
+    if op.on_schema_change == "full_refresh_tables":
+        if remedy_of is not None:
+            op.log.error(
+                "The follow-up update %s (full refresh of the tables that update %s's schema change broke) failed "
+                "too; no further update is started in this try.",
+                update_id,
+                remedy_of,
+            )
+        elif tables:
+            _start_follow_up(op, context, hook, failure, tables)
+            return
+        elif failure.category == "schema_change_full_refresh":
+            op.log.warning(
+                "on_schema_change='full_refresh_tables' did not act: not every error of update %s is a schema "
+                "change whose documented fix is a full refresh of tables this provider could name.",
+                update_id,
+            )
+    fail(context, failure, op.log)
+
+
+def _start_follow_up(op: Any, context: Context, hook: LakeflowHook, failure: UpdateFailure, tables: list[str]) -> None:
+    """One update with ``full_refresh_selection`` = exactly the broken tables; the task ends as it ends."""
+    from airflow_provider_lakeflow.hooks import operations as api
+
+    pipeline_id, failed_id = failure.pipeline_id, failure.update_id
+    op.log.warning(
+        "Update %s failed with a schema change (%s) on %s, whose documented fix is a full refresh of those tables: "
+        "on_schema_change='full_refresh_tables' starts one follow-up update with full_refresh_selection=%s",
+        failed_id,
+        ", ".join(failure.error_classes),
+        ", ".join(tables),
+        tables,
+    )
+    try:
+        pipeline = hook.run(api.get_pipeline(pipeline_id))
+        follow_up = hook.run(
+            api.start_update(pipeline_id, known_update_ids=api.update_ids(pipeline), full_refresh_selection=tables)
+        )
+    except Exception as exc:  # e.g. someone else started an update meanwhile: the original failure stands
+        op.log.error("Could not start the follow-up update (%s: %s)", type(exc).__name__, exc)
+        fail(context, failure, op.log)
+    op._follow_up_of = failed_id
+    external_id = op._adopt(context, hook, pipeline_id, follow_up)
+    _remember_for_retry(op, context, external_id)
+    remedied = {
+        "failed_update_id": failed_id,
+        "update_id": follow_up,
+        "update_url": api.update_url(hook.host, pipeline_id, follow_up),
+        "full_refresh_selection": tables,
+        "error_classes": failure.error_classes,
+        "reason": f"{', '.join(failure.error_classes)}: the documented fix is a full refresh of {', '.join(tables)}",
+    }
+    context["ti"].xcom_push(key="remedied", value=remedied)
+    end_time = op._end_time(context)
+    if op.deferrable:
+        update = hook.run(api.get_update(pipeline_id, follow_up))
+        if update.get("state") not in api.TERMINAL_UPDATE_STATES:
+            from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
+
+            op.defer(
+                trigger=LakeflowPipelineUpdateTrigger(
+                    pipeline_id=pipeline_id,
+                    update_id=follow_up,
+                    databricks_conn_id=op.databricks_conn_id,
+                    poll_interval=op.poll_interval,
+                    end_time=end_time,
+                    cancel_on_kill=op.cancel_on_kill,
+                    progress_interval=op.progress_interval,
+                ),
+                method_name="execute_complete",
+                timeout=None if end_time is None else datetime.timedelta(seconds=end_time - time.time() + 60),
+            )
+    try:
+        outcome = op._wait_in_worker(hook, pipeline_id, follow_up, end_time=end_time)
+    except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
+        if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and op.cancel_on_kill:
+            op._stop(hook, pipeline_id, follow_up, reason=type(exc).__name__)
+        raise
+    op._finish(context, outcome.as_event(), remedy_of=failed_id)
+
+
+def _remember_for_retry(op: Any, context: Context, external_id: str) -> None:
+    """A worker that dies during the follow-up: the retry reconnects to the follow-up, not the failed update."""
+    store = context.get("task_state_store") if hasattr(context, "get") else None
+    if store is not None:
+        store.set(op.external_id_key, external_id)
+        return
+    from airflow_provider_lakeflow.operators._resume_variables import _has_resume_store_fallback, _variable_key
+
+    if _has_resume_store_fallback():
+        from airflow.models import Variable
+
+        Variable.set(_variable_key(context), external_id)
+
+
+def check_no_data(op: Any, context: Context, host: str, event: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """``on_no_data``: a COMPLETED update that landed no rows in any table is ignored, warned about, or fails."""
+    if op.on_no_data == "ignore":
+        return
+    from airflow_provider_lakeflow.hooks.operations import update_url
+
+    pipeline_id, update_id = event["pipeline_id"], event["update_id"]
+    failure = no_data_failure(
+        metrics, pipeline_id=pipeline_id, update_id=update_id, update_url=update_url(host, pipeline_id, update_id)
+    )
+    if failure is None:
+        return
+    if op.on_no_data == "warn":
+        op.log.warning("Update %s completed but landed no rows in any table. %s", update_id, failure.fix)
+        return
+    fail(context, failure, op.log)
