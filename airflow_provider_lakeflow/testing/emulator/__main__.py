@@ -33,7 +33,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="print the error conditions script_condition accepts (with their SQLSTATE) and exit",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="PIPELINE=SECONDS",
+        help="start an update of the pipeline (id or name; it may not exist yet) every SECONDS, as a Databricks Jobs "
+        "schedule would (cause JOB_TASK; repeatable)",
+    )
+    parser.add_argument(
+        "--table-seconds",
+        action="append",
+        default=[],
+        metavar="TABLE=SECONDS",
+        help="the table's flow COMPLETES this many seconds after its update starts RUNNING, before the update ends "
+        "(full or short name; repeatable; other tables complete when the update ends)",
+    )
+    args = parser.parse_args(argv)
+    for flag in ("schedule", "table_seconds"):
+        pairs = {}
+        for item in getattr(args, flag):
+            name, sep, seconds = item.rpartition("=")
+            try:
+                pairs[name] = float(seconds)
+            except ValueError:
+                pairs[name] = -1.0
+            if not sep or not name or pairs[name] < 0:
+                parser.error(f"--{flag.replace('_', '-')} {item!r}: expected NAME=SECONDS with SECONDS >= 0")
+        setattr(args, flag, pairs)
+    return args
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -45,6 +73,10 @@ async def serve(args: argparse.Namespace) -> None:
         clients={args.client_id: args.client_secret},
         update_seconds=args.update_seconds,
     )
+    if args.table_seconds:
+        workspace.set_default_script(update_seconds=args.update_seconds, table_seconds=args.table_seconds)
+    for pipeline, every in args.schedule.items():
+        workspace.schedule_updates(pipeline, every)
     server = EmulatorServer(workspace, args.host, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -32,6 +32,7 @@ from airflow_provider_lakeflow.testing.emulator.model import (
     is_secret_option,
 )
 from airflow_provider_lakeflow.testing.emulator.pipelines_api import PipelinesApi
+from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
 from airflow_provider_lakeflow.testing.emulator.updates import Script
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         self._update_seconds = float(update_seconds)
         self.faults = FaultRegistry()
         self.request_log = RequestLog()
+        self.scheduler: UpdateScheduler = UpdateScheduler(self)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -140,6 +142,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         rows: int | dict[str, int] | None = None,
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         """Script the next updates of one pipeline, on top of the default script."""
         with self._lock:
@@ -151,6 +154,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
                 rows=rows,
                 tables=tables,
                 data_quality=data_quality,
+                table_seconds=table_seconds,
             )
 
     def set_default_script(
@@ -163,6 +167,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
         update_seconds: float | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         """Replace the script of every pipeline without its own; ``update_seconds`` rescales the default phases."""
         with self._lock:
@@ -174,6 +179,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
                 rows=rows,
                 tables=tables,
                 data_quality=data_quality,
+                table_seconds=table_seconds,
             )
 
     def script_condition(
@@ -257,6 +263,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
 
     def reset(self) -> None:
         """Forget everything a test did: pipelines, connections, runs, tokens, scripts, faults, the request log."""
+        self.scheduler.unschedule()
         with self._lock:
             self._init_state()
             self.faults.clear()
