@@ -106,5 +106,10 @@ def operator_lineage(
 
 
 def asset_uri(host: str, table: str) -> str:
-    """The Airflow Asset URI of a landed table: ``databricks://<workspace host>/<catalog>/<schema>/<table>``."""
-    return f"{workspace_namespace(host)}/{table.replace('.', '/')}"
+    """The Airflow Asset URI of a landed table: ``databricks://<workspace host>/<catalog>/<schema>/<table>``.
+
+    Unity Catalog names are case-insensitive, so the table part is lowercased (and unquoted): however the event log
+    or a DAG author spells a table, it is one Asset.
+    """
+    parts = (part.strip().strip("`").lower() for part in table.split("."))
+    return f"{workspace_namespace(host)}/{'/'.join(parts)}"

@@ -74,6 +74,7 @@ def provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_lakeflow.triggers.pipeline",
                     "airflow_provider_lakeflow.triggers.connection",
+                    "airflow_provider_lakeflow.triggers.events",
                     "airflow_provider_lakeflow.triggers.freshness",
                 ],
             }

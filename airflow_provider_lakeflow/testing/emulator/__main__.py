@@ -41,7 +41,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="answer /api/ requests beyond RPS per second with 429 and Retry-After (default: no limit)",
     )
     parser.add_argument("--rate-limit-burst", type=float, default=None, metavar="N", help="default: RPS")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="PIPELINE=SECONDS",
+        help="start an update of the pipeline (id or name; it may not exist yet) every SECONDS, as a Databricks Jobs "
+        "schedule would (cause JOB_TASK; repeatable)",
+    )
+    parser.add_argument(
+        "--table-seconds",
+        action="append",
+        default=[],
+        metavar="TABLE=SECONDS",
+        help="the table's flow COMPLETES this many seconds after its update starts RUNNING, before the update ends "
+        "(full or short name; repeatable; other tables complete when the update ends)",
+    )
+    args = parser.parse_args(argv)
+    for flag in ("schedule", "table_seconds"):
+        pairs = {}
+        for item in getattr(args, flag):
+            name, sep, seconds = item.rpartition("=")
+            try:
+                pairs[name] = float(seconds)
+            except ValueError:
+                pairs[name] = -1.0
+            if not sep or not name or pairs[name] < 0:
+                parser.error(f"--{flag.replace('_', '-')} {item!r}: expected NAME=SECONDS with SECONDS >= 0")
+        setattr(args, flag, pairs)
+    return args
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -55,6 +83,10 @@ async def serve(args: argparse.Namespace) -> None:
     )
     if args.rate_limit:
         workspace.set_rate_limit(args.rate_limit, args.rate_limit_burst)
+    if args.table_seconds:
+        workspace.set_default_script(update_seconds=args.update_seconds, table_seconds=args.table_seconds)
+    for pipeline, every in args.schedule.items():
+        workspace.schedule_updates(pipeline, every)
     server = EmulatorServer(workspace, args.host, args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -36,6 +36,7 @@ class ControlMethods:
         rows: int | dict[str, int] | None = None,
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         self._call(
             "script_pipeline",
@@ -46,6 +47,7 @@ class ControlMethods:
             rows=rows,
             tables=tables,
             data_quality=data_quality,
+            table_seconds=table_seconds,
         )
 
     def set_default_script(
@@ -58,6 +60,7 @@ class ControlMethods:
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
         update_seconds: float | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         self._call(
             "set_default_script",
@@ -68,6 +71,7 @@ class ControlMethods:
             tables=tables,
             data_quality=data_quality,
             update_seconds=update_seconds,
+            table_seconds=table_seconds,
         )
 
     def script_condition(
@@ -110,6 +114,32 @@ class ControlMethods:
                 full_refresh_selection=full_refresh_selection,
             )
         )
+
+    # ---- updates on a schedule from outside Airflow (a Databricks Jobs schedule; ``schedules.UpdateScheduler``)
+    def schedule_updates(
+        self,
+        pipeline_id_or_name: str,
+        every_seconds: float,
+        *,
+        cause: str = "JOB_TASK",
+        count: int | None = None,
+        first_in_seconds: float | None = None,
+    ) -> None:
+        """Start an update of the pipeline every ``every_seconds``, as a Databricks Jobs schedule would."""
+        self._call(
+            "schedule_updates",
+            pipeline_id_or_name=pipeline_id_or_name,
+            every_seconds=every_seconds,
+            cause=cause,
+            count=count,
+            first_in_seconds=first_in_seconds,
+        )
+
+    def unschedule_updates(self, pipeline_id_or_name: str | None = None) -> None:
+        self._call("unschedule_updates", pipeline_id_or_name=pipeline_id_or_name)
+
+    def schedules(self) -> list[dict[str, Any]]:
+        return list(self._call("schedules"))
 
     # ---- network faults and the request log
     def inject_fault(
@@ -262,6 +292,9 @@ CONTROL_OPS = tuple(name for name in vars(ControlMethods) if not name.startswith
 
 # Operations implemented by a part of the workspace rather than by ``Workspace`` itself.
 DELEGATED: dict[str, Callable[[Workspace], Callable[..., Any]]] = {
+    "schedule_updates": lambda ws: ws.scheduler.schedule,
+    "unschedule_updates": lambda ws: ws.scheduler.unschedule,
+    "schedules": lambda ws: ws.scheduler.list,
     "inject_fault": lambda ws: ws.faults.add,
     "clear_faults": lambda ws: ws.faults.clear,
     "requests": lambda ws: ws.request_log.select,

@@ -33,6 +33,7 @@ from airflow_provider_lakeflow.testing.emulator.model import (
 )
 from airflow_provider_lakeflow.testing.emulator.pipelines_api import PipelinesApi
 from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
+from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
 from airflow_provider_lakeflow.testing.emulator.updates import Script
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         self.faults = FaultRegistry()
         self.request_log = RequestLog()
         self.rate_limit: RateLimit = RateLimit()
+        self.scheduler: UpdateScheduler = UpdateScheduler(self)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -142,6 +144,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         rows: int | dict[str, int] | None = None,
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         """Script the next updates of one pipeline, on top of the default script."""
         with self._lock:
@@ -153,6 +156,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
                 rows=rows,
                 tables=tables,
                 data_quality=data_quality,
+                table_seconds=table_seconds,
             )
 
     def set_default_script(
@@ -165,6 +169,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         tables: list[str] | None = None,
         data_quality: dict[str, Any] | None = None,
         update_seconds: float | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> None:
         """Replace the script of every pipeline without its own; ``update_seconds`` rescales the default phases."""
         with self._lock:
@@ -176,6 +181,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
                 rows=rows,
                 tables=tables,
                 data_quality=data_quality,
+                table_seconds=table_seconds,
             )
 
     def script_condition(
@@ -259,6 +265,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
 
     def reset(self) -> None:
         """Forget everything a test did: pipelines, connections, runs, tokens, scripts, faults, the request log."""
+        self.scheduler.unschedule()
         with self._lock:
             self._init_state()
             self.faults.clear()

@@ -61,6 +61,8 @@ class Script:
     rows: int | dict[str, int] | None = None
     tables: tuple[str, ...] | None = None
     data_quality: dict[str, Any] | None = None
+    #: {table: seconds after RUNNING starts at which its flow COMPLETES} (full or short names); others at the end.
+    table_seconds: dict[str, float] | None = None
 
     @classmethod
     def default(cls, update_seconds: float) -> Script:
@@ -75,6 +77,7 @@ class Script:
         rows: int | dict[str, int] | None = None,
         tables: list[str] | tuple[str, ...] | None = None,
         data_quality: dict[str, Any] | None = None,
+        table_seconds: dict[str, float] | None = None,
     ) -> Script:
         phases = dict(self.phase_seconds)
         if isinstance(phase_seconds, (int, float)):
@@ -94,6 +97,7 @@ class Script:
             rows=rows if rows is not None else self.rows,
             tables=tuple(tables) if tables is not None else self.tables,
             data_quality=data_quality if data_quality is not None else self.data_quality,
+            table_seconds=staggered(table_seconds) if table_seconds is not None else self.table_seconds,
         )
 
 
@@ -155,6 +159,25 @@ def match_flow(flows: list[Flow], name: str) -> Flow | None:
             return f
     short = [f for f in flows if f.name.rsplit(".", 1)[-1].lower() == low]
     return short[0] if len(short) == 1 else None
+
+
+def staggered(table_seconds: dict[str, float]) -> dict[str, float]:
+    if not isinstance(table_seconds, dict):
+        raise ValueError(f"table_seconds must be {{table: seconds}}, got {table_seconds!r}")
+    out = {}
+    for table, seconds in table_seconds.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError(f"table_seconds: {table!r} needs a number of seconds >= 0, got {seconds!r}")
+        out[str(table)] = float(seconds)
+    return out
+
+
+def lookup(mapping: dict[str, Any] | None, table: str) -> Any:
+    """A per-table script value by full or short name."""
+    for key in (table, table.rsplit(".", 1)[-1]):
+        if mapping and key in mapping:
+            return mapping[key]
+    return None
 
 
 def default_rows(table: str) -> int:
@@ -273,19 +296,29 @@ class Update:
                 p.extend((start, "flow_progress", (f, "QUEUED")) for f in self.flows)
             elif state == "RUNNING":
                 p.extend((start, "flow_progress", (f, "RUNNING")) for f in self.flows)
+                lands = self._completions(start)
                 if not math.isinf(self.end):
                     # Batches land while the flows run, as on Databricks: partial row counts a third and two
-                    # thirds of the way through RUNNING.
+                    # thirds of the way through each flow's run.
                     for fraction in (1 / 3, 2 / 3):
-                        at = start + (self.end - start) * fraction
-                        p.extend((at, "flow_progress", (f, "RUNNING", fraction)) for f in self.flows)
+                        p.extend(
+                            (start + (lands[f.name] - start) * fraction, "flow_progress", (f, "RUNNING", fraction))
+                            for f in self.flows
+                        )
         if not math.isinf(self.end):
             if "RUNNING" in self.states:
+                lands = self._completions(self.starts[self.states.index("RUNNING")])
                 failing = {c.flow.name for c in self.conditions if c.flow is not None}
-                for i, f in enumerate(self.flows):
-                    failed = f.name in failing if failing else self.outcome == "FAILED" and i == 0
-                    p.append((self.end, "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
+                if not failing and self.outcome == "FAILED":
+                    # A scripted failure fails the first flow that runs to the end (early tables have landed).
+                    first = next((f.name for f in self.flows if lands[f.name] >= self.end), None)
+                    failing = {first} if first else set()
+                for f in self.flows:
+                    failed = f.name in failing
+                    at = self.end if failed else lands[f.name]
+                    p.append((at, "flow_progress", (f, "FAILED" if failed else "COMPLETED")))
             p.append((self.end, "update_progress", self.outcome))
+            p.sort(key=lambda e: e[0])  # staggered tables: emission order is time order (the sort is stable)
         if self.stop_offset is not None:
             cut = self.stop_offset
             p = [e for e in p if e[0] <= cut]
@@ -301,6 +334,14 @@ class Update:
             p.append((done, "update_progress", "CANCELED"))
         self._plan = p
         return p
+
+    def _completions(self, running_start: float) -> dict[str, float]:
+        """When each flow COMPLETES: ``table_seconds`` after RUNNING starts (never after the update's end)."""
+        out = {}
+        for f in self.flows:
+            seconds = lookup(self.script.table_seconds, f.name)
+            out[f.name] = self.end if seconds is None else min(self.end, running_start + float(seconds))
+        return out
 
     def materialize(self, now: float, pipeline_name: str, next_seq: int) -> list[dict[str, Any]]:
         """The events whose time has come since the last call, numbered from ``next_seq``."""
