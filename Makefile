@@ -9,7 +9,7 @@ VENV2 := .venv-af2
 VENV_BENCH := .venv-bench
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo demo-events test lint test-af3 test-af2 venvs clean release-check bench
+.PHONY: demo demo-events test lint test-af3 test-af2 venvs clean release-check bench bench-budget
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
@@ -76,6 +76,12 @@ bench: $(VENV_BENCH)/.installed $(VENV3)/.installed
 	$(VENV_BENCH)/bin/python benchmarks/triggerer_scale.py --triggers $(BENCH_N)
 	# The latency part starts Airflow through the tests' harness (tests/test_real_triggerer.py), which needs pytest.
 	$(VENV3)/bin/python benchmarks/event_watchers.py
+
+# Issue 10's scale numbers (a few minutes each on 2 cores): 10,000 waits, a rate-limited workspace, a restart storm.
+bench-budget: $(VENV_BENCH)/.installed
+	$(VENV_BENCH)/bin/python benchmarks/triggerer_scale.py --triggers 10000 --poll 10 --update-seconds 60 \
+		--budget 2000 --variants ours,floor
+	$(VENV_BENCH)/bin/python benchmarks/workspace_budget.py
 
 clean:
 	rm -rf $(VENV3) $(VENV2) .pytest_cache .mypy_cache .ruff_cache

@@ -31,7 +31,9 @@ INGESTION_OBJECT = {
 
 
 @contextlib.contextmanager
-def emulator(update_seconds: float, log_path: str | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+def emulator(
+    update_seconds: float, log_path: str | None = None, extra_args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python -m airflow_provider_lakeflow.testing.emulator`` in its own process; yields (url, process)."""
     stderr: Any = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
@@ -43,6 +45,7 @@ def emulator(update_seconds: float, log_path: str | None = None) -> Iterator[tup
             "0",
             "--update-seconds",
             str(update_seconds),
+            *extra_args,
         ],
         stdout=subprocess.PIPE,
         stderr=stderr,

@@ -12,6 +12,7 @@ import difflib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 #: Defaults that keep a task from hanging: the SDK's own defaults retry for 300 s, which blocks
@@ -35,6 +36,7 @@ PROVIDER_EXTRAS = frozenset(
         "retry_limit",  # official provider; accepted and ignored (retries are bounded by time here)
         "retry_delay",
         "http_path",  # official SQL connections; accepted for compatibility
+        "max_requests_per_second",  # the workspace's request budget in this process (hooks/_workspace_gate.py)
     }
 )
 
@@ -70,12 +72,17 @@ class ConnectionSettings:
     def host(self) -> str | None:
         return self.config_kwargs.get("host")
 
-    def fingerprint(self) -> str:
-        """A stable key for per-process caches; secrets are hashed, never kept in the key itself."""
+    @cached_property
+    def _fingerprint(self) -> str:
         import hashlib
 
         blob = json.dumps(dict(self.config_kwargs), sort_keys=True, default=str).encode()
         return f"{self.conn_id}:{hashlib.sha256(blob).hexdigest()[:32]}"
+
+    def fingerprint(self) -> str:
+        """A stable key for per-process caches; secrets are hashed, never kept in the key itself. Computed once
+        per settings object (the triggers of a process share one per connection)."""
+        return self._fingerprint
 
 
 def config_attribute_names() -> frozenset[str]:
@@ -140,7 +147,22 @@ def normalize_extras(extras: Mapping[str, Any], known: frozenset[str]) -> tuple[
                 raise ConnectionConfigError(f"Connection extra '{key}' must be a whole number of seconds.") from None
             if config[key] <= 0:
                 raise ConnectionConfigError(f"Connection extra '{key}' must be positive, got {config[key]}.")
+    if "max_requests_per_second" in provider:
+        provider["max_requests_per_second"] = _positive_rate(provider["max_requests_per_second"])
     return config, provider
+
+
+def _positive_rate(value: Any) -> float:
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = float("nan")
+    if not (rate > 0 and rate != float("inf")) or isinstance(value, bool):
+        raise ConnectionConfigError(
+            f"Connection extra 'max_requests_per_second' must be a positive number of requests per second, got "
+            f"{value!r}. Fix: e.g. 20, or remove it for the default."
+        )
+    return rate
 
 
 #: Azure Instance Metadata Service token endpoint (managed identities) and the AzureDatabricks application id.

@@ -1,10 +1,11 @@
 """Transports: the only part that differs between the sync (requests) and async (aiohttp) paths.
 
 Both send an :class:`~._protocol.ApiRequest` with headers from databricks-sdk's credential provider and return a
-:class:`~._protocol.RawResponse`. Everything else (error mapping, retries, operations) lives in ``_protocol``.
+:class:`~._protocol.RawResponse`, and turns its library's exceptions into the protocol's ``TransportError`` kinds.
+Everything else lives in ``_protocol`` (errors), ``_retrying`` (retries) and ``_workspace_gate`` (the budget).
 
-Per process there is one :class:`Credentials` per connection fingerprint (one databricks-sdk ``Config``, so one
-token cache) and, per event loop, one aiohttp session: a thousand triggers on one triggerer share them.
+Per process there is one :class:`Credentials` per connection, for its current settings (one databricks-sdk ``Config``,
+so one token cache) and, per event loop, one aiohttp session: a thousand triggers on one triggerer share them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import asyncio
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow import __version__
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, RawResponse
+from airflow_provider_lakeflow.hooks._protocol import (
+    ApiRequest,
+    ConnectionLost,
+    RawResponse,
+    RequestNotSent,
+    RequestTimedOut,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -38,6 +47,7 @@ class Credentials:
 
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
+        self.fingerprint = settings.fingerprint()
         self._config: Config | None = None
         self._build_lock = threading.Lock()
         self._headers: dict[str, str] | None = None
@@ -116,9 +126,12 @@ class Credentials:
         if body is not None:
             headers["Content-Type"] = "application/json"
         url = request.url(config.host)
-        response = self._session.request(
-            request.method, url, data=body, headers=headers, timeout=config.http_timeout_seconds
-        )
+        try:
+            response = self._session.request(
+                request.method, url, data=body, headers=headers, timeout=config.http_timeout_seconds
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _requests_failure(request, exc, config.http_timeout_seconds) from exc
         return RawResponse(
             status=response.status_code,
             reason=response.reason or "",
@@ -138,9 +151,9 @@ class Credentials:
         if body is not None:
             headers = {**headers, "Content-Type": "application/json"}
         url = request.url(config.host)
-        if self._timeout is None:
-            import aiohttp
+        import aiohttp
 
+        if self._timeout is None:
             self._timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
         try:
             async with state.session().request(
@@ -154,8 +167,27 @@ class Credentials:
                     url=url,
                     method=request.method,
                 )
-        except asyncio.TimeoutError as exc:
-            raise TimeoutError(f"{request.describe()} timed out after {config.http_timeout_seconds}s") from exc
+        except asyncio.TimeoutError as exc:  # aiohttp's ServerTimeoutError included
+            raise RequestTimedOut(f"{request.describe()} timed out after {config.http_timeout_seconds}s") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise RequestNotSent(f"{request.describe()}: {exc}") from exc
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise ConnectionLost(f"{request.describe()}: {type(exc).__name__}: {exc}") from exc
+
+
+def _requests_failure(request: ApiRequest, exc: Exception, timeout: Any) -> TransportError:
+    """requests' exceptions as the protocol's: was the request sent, and did it time out."""
+    import requests
+    import urllib3.exceptions
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return RequestNotSent(f"{request.describe()}: could not connect within {timeout}s")
+    if isinstance(exc, requests.Timeout):
+        return RequestTimedOut(f"{request.describe()} timed out after {timeout}s")
+    cause = exc.args[0] if exc.args else None
+    if isinstance(getattr(cause, "reason", None), urllib3.exceptions.NewConnectionError):
+        return RequestNotSent(f"{request.describe()}: {exc}")
+    return ConnectionLost(f"{request.describe()}: {type(exc).__name__}: {exc}")
 
 
 def _header_lifetime(config: Config) -> float:
@@ -189,17 +221,27 @@ def build_config(settings: ConnectionSettings) -> Config:
         ) from None
 
 
-_CREDENTIALS: dict[str, Credentials] = {}
+#: Connections whose credentials a process keeps (least recently used beyond it are dropped).
+MAX_CACHED_CONNECTIONS = 256
+_CREDENTIALS: OrderedDict[str, Credentials] = OrderedDict()
 _CREDENTIALS_LOCK = threading.Lock()
 
 
 def credentials_for(settings: ConnectionSettings) -> Credentials:
+    """The process's credentials for this connection: one entry per connection id, replaced when its settings (a
+    rotated secret, say) change, so a long-lived triggerer does not keep a token cache per old secret."""
     key = settings.fingerprint()
-    found = _CREDENTIALS.get(key)
-    if found is not None:
+    found = _CREDENTIALS.get(settings.conn_id)
+    if found is not None and found.fingerprint == key:
         return found
     with _CREDENTIALS_LOCK:
-        return _CREDENTIALS.setdefault(key, Credentials(settings))
+        found = _CREDENTIALS.get(settings.conn_id)
+        if found is None or found.fingerprint != key:
+            found = _CREDENTIALS[settings.conn_id] = Credentials(settings)
+        _CREDENTIALS.move_to_end(settings.conn_id)
+        while len(_CREDENTIALS) > MAX_CACHED_CONNECTIONS:
+            _CREDENTIALS.popitem(last=False)
+        return found
 
 
 class _LoopState:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,14 +13,9 @@ from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.hooks._auth import ConnectionSettings, settings_from_connection
-from airflow_provider_lakeflow.hooks._protocol import (
-    ApiRequest,
-    Operation,
-    RetryPolicy,
-    Sleep,
-    ambiguous,
-    decode_response,
-)
+from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep
+from airflow_provider_lakeflow.hooks._retrying import RetryPolicy, Send, plan
+from airflow_provider_lakeflow.hooks._workspace_gate import aligned_pause, gate_for
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -140,117 +136,59 @@ class LakeflowHook(BaseHook):
         return self.workspace_client
 
     # -- the request engine -------------------------------------------------------------------------------------------
-    def _policy(self, settings: ConnectionSettings) -> RetryPolicy:
-        return RetryPolicy(retry_timeout_seconds=float(settings.config_kwargs["retry_timeout_seconds"]))
-
+    # ``plan`` (``_retrying``) is the whole request logic: retries, backoff, token refresh, reconciliation. The two
+    # drivers below only carry its steps out, one with blocking calls, one on the event loop.
     @staticmethod
-    def _log_retry(request: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
-        log.warning(
-            "%s failed (attempt %d: %s: %s); retrying in %.1fs",
-            request.describe(),
-            attempt,
-            type(exc).__name__,
-            exc,
-            sleep,
-        )
-
-    def request(self, request: ApiRequest) -> Any:
-        """Send one request with the shared retry policy and error mapping; return its JSON body.
-
-        The first attempt goes straight out; tenacity takes over only once it failed in a retryable way, so the
-        common case costs no retry machinery (and leaves no garbage for the cycle collector).
-        """
-        credentials = self.credentials
-        started = time.monotonic()
-        try:
-            return decode_response(credentials.send(request))
-        except Exception as exc:
-            policy, pause = self._first_retry(credentials, request, exc, started)
-        from tenacity import Retrying
-
-        time.sleep(pause)
-        if policy.refreshed_auth:
-            credentials.invalidate()
-        for attempt in Retrying(**policy.tenacity_kwargs(request, self._on_retry(policy, credentials))):
-            with attempt:
-                return decode_response(credentials.send(request))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def arequest(self, request: ApiRequest) -> Any:
-        """The transport call on the event loop: same policy, same decoding, same first-attempt fast path."""
-        credentials = await self.acredentials()
-        started = time.monotonic()
-        try:
-            return decode_response(await credentials.asend(request))
-        except Exception as exc:
-            policy, pause = self._first_retry(credentials, request, exc, started)
-        from tenacity import AsyncRetrying
-
-        await asyncio.sleep(pause)
-        if policy.refreshed_auth:
-            await credentials.ainvalidate()
-        refresh = self._on_retry(policy, None)
-        async for attempt in AsyncRetrying(**policy.tenacity_kwargs(request, refresh)):
-            with attempt:
-                if refresh.pending:
-                    refresh.pending = False
-                    await credentials.ainvalidate()
-                return decode_response(await credentials.asend(request))
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _first_retry(
-        self, credentials: Credentials, request: ApiRequest, exc: Exception, started: float
-    ) -> tuple[RetryPolicy, float]:
-        """After a failed first attempt: the policy for the rest and the pause before the second, or re-raise."""
-        policy = self._policy(credentials.settings)
-        policy.started = started
-        if policy.classify(request, exc) is None:
-            raise exc
-        pause = policy.wait_seconds(exc, 1)
-        if policy.out_of_time(pause):
-            raise exc
-        self._log_retry(request, exc, 1, pause)
-        policy.attempt_offset = 1
-        return policy, pause
-
-    def _on_retry(self, policy: RetryPolicy, credentials: Credentials | None) -> _RetryLog:
-        return _RetryLog(self, policy, credentials)
+    def _policies(settings: ConnectionSettings) -> Callable[[], RetryPolicy]:
+        budget = float(settings.config_kwargs["retry_timeout_seconds"])
+        return lambda: RetryPolicy(retry_timeout_seconds=budget)
 
     def run(self, operation: Operation[T]) -> T:
         """Drive an operation with blocking I/O."""
-        try:
-            step = next(operation)
-            while True:
-                if isinstance(step, Sleep):
-                    time.sleep(step.seconds)
-                    step = operation.send(None)
-                    continue
+        credentials = self.credentials
+        gate = gate_for(credentials.settings)
+        steps = plan(operation, self._policies(credentials.settings))
+        reply: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as done:
+                return done.value
+            reply = error = None
+            if isinstance(step, Send):
                 try:
-                    response = self.request(step)
+                    reply = gate.send(credentials, step)
                 except Exception as exc:
-                    step = operation.throw(ambiguous(step, exc))
-                else:
-                    step = operation.send(response)
-        except StopIteration as done:
-            return done.value
+                    error = exc
+            elif isinstance(step, Sleep):
+                time.sleep(step.seconds)
+            else:
+                credentials.invalidate()
 
     async def arun(self, operation: Operation[T]) -> T:
-        """Drive the same operation on the event loop."""
-        try:
-            step = next(operation)
-            while True:
-                if isinstance(step, Sleep):
-                    await asyncio.sleep(step.seconds)
-                    step = operation.send(None)
-                    continue
+        """Drive the same operation on the event loop (requests through the workspace's shared budget)."""
+        credentials = await self.acredentials()
+        gate = gate_for(credentials.settings)
+        steps = plan(operation, self._policies(credentials.settings))
+        reply: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.send(reply) if error is None else steps.throw(error)
+            except StopIteration as done:
+                return done.value
+            reply = error = None
+            if isinstance(step, Send):
                 try:
-                    response = await self.arequest(step)
+                    reply = await gate.asend(credentials, step)
                 except Exception as exc:
-                    step = operation.throw(ambiguous(step, exc))
-                else:
-                    step = operation.send(response)
-        except StopIteration as done:
-            return done.value
+                    error = exc
+            elif isinstance(step, Sleep):
+                pause = step.seconds if step.phase is None else aligned_pause(step.seconds, step.interval, step.phase)
+                await asyncio.sleep(pause)
+            else:
+                await credentials.ainvalidate()
 
     def session_scope(self) -> Any:
         """``async with hook.session_scope():`` around a trigger's run keeps the shared session tidy."""
@@ -290,23 +228,6 @@ class LakeflowHook(BaseHook):
         }
 
 
-class _RetryLog:
-    """tenacity's ``before_sleep``: log the retry; after a 401, refresh the token (now in sync, before the next
-    attempt on the loop, where the refresh itself runs in a thread)."""
-
-    def __init__(self, hook: LakeflowHook, policy: RetryPolicy, credentials: Credentials | None) -> None:
-        self.hook, self.policy, self.credentials = hook, policy, credentials
-        self.pending = False
-
-    def __call__(self, request: ApiRequest, exc: BaseException | None, attempt: int, sleep: float) -> None:
-        self.hook._log_retry(request, exc, attempt, sleep)
-        if _is_unauthenticated(exc) and self.policy.refreshed_auth:
-            if self.credentials is not None:
-                self.credentials.invalidate()
-            else:
-                self.pending = True
-
-
 #: Connection settings shared by the triggers of a process, per connection id, for this long.
 SETTINGS_TTL_SECONDS = 60.0
 _SHARED_SETTINGS: dict[str, tuple[float, ConnectionSettings]] = {}
@@ -328,14 +249,17 @@ _runtime_imported = False
 
 
 def _import_runtime() -> None:
-    """Import the async path's modules and freeze the process's long-lived objects (in a worker thread, once).
+    """Import the async path's modules (in a worker thread, once per process), then freeze the heap if configured.
 
-    Importing databricks-sdk allocates enough objects to set off two or three full garbage collections, each 100+ ms
-    on a triggerer-sized heap, and a collection holds the GIL: the event loop would stall even though the import runs
-    in another thread. So the collector is paused for the import, and everything loaded so far (Airflow, the SDK,
-    these modules: they live as long as the process) is frozen out of the collector's reach. Later full collections
-    then walk only what the triggers allocate, which keeps them short for every trigger in the process. This is done
-    once per process even when the modules were imported already, since the heap is what makes collections slow.
+    Importing databricks-sdk allocates enough objects to set off full garbage collections, which hold the GIL and so
+    would stall the event loop even though the import runs in another thread: the collector is paused for the import.
+
+    ``[lakeflow] gc_freeze`` (default true; ``AIRFLOW__LAKEFLOW__GC_FREEZE=false`` turns it off) then moves
+    everything loaded so far (Airflow, the SDK: objects that live as long as the process) out of the collector's
+    reach with ``gc.freeze()``, so that later full collections walk only what triggers allocate. This changes garbage
+    collection for every trigger of every provider in the process, which is why it is a setting: measured in a fresh
+    interpreter starting triggers as the triggerer does (``tests/test_trigger_event_loop.py``), the first full
+    collection after the import holds the loop 48-77 ms without it and 18-20 ms with it (see docs/deferrable.md).
     """
     import gc
     import importlib
@@ -346,9 +270,16 @@ def _import_runtime() -> None:
         for name in RUNTIME_MODULES:
             importlib.import_module(name)
     finally:
-        gc.freeze()
+        if gc_freeze_enabled():
+            gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def gc_freeze_enabled() -> bool:
+    from airflow.providers.common.compat.sdk import conf
+
+    return conf.getboolean("lakeflow", "gc_freeze", fallback=True)
 
 
 async def _import_runtime_off_loop() -> None:
@@ -356,11 +287,3 @@ async def _import_runtime_off_loop() -> None:
     if not _runtime_imported:
         await asyncio.to_thread(_import_runtime)
         _runtime_imported = True
-
-
-def _is_unauthenticated(exc: BaseException | None) -> bool:
-    if exc is None:
-        return False
-    from databricks.sdk.errors import Unauthenticated
-
-    return isinstance(exc, Unauthenticated)

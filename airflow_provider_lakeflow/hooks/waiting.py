@@ -132,15 +132,21 @@ def poll(
     end_time: float | None,
     log: Any,
     known_states: Collection[str] | None = None,
+    phase: str | None = None,
 ) -> Operation[Check]:
     """Call ``check`` until it gives a verdict or ``end_time`` (epoch seconds) passes; a timeout is verdict "timeout".
 
     Shared by every wait (worker or trigger). A state change is logged once, not once per poll; a state this provider
     does not know is logged raw and waited on like any running state. Transient faults that outlast the request layer's
     retries are logged and polled through, never reported as a failure.
+
+    ``phase`` names what is polled (e.g. the update): on the event loop, polls of one subject then happen together
+    (sharing one request) and polls of different subjects spread over the interval, the first one included.
     """
     last_state: object = object()
     state: str | None = None
+    if phase is not None:
+        yield Sleep(0.0, phase, poll_interval)
     while True:
         try:
             result = yield from check()
@@ -162,7 +168,7 @@ def poll(
         if end_time is not None and now >= end_time:
             return Check("timeout", state, f"{what} was still {state} at the deadline")
         pause = poll_interval if end_time is None else max(0.0, min(poll_interval, end_time - now))
-        yield Sleep(pause)
+        yield Sleep(pause, phase, poll_interval) if pause == poll_interval else Sleep(pause)
 
 
 def wait_for_update(
@@ -206,6 +212,7 @@ def wait_for_update(
         end_time=end_time,
         log=log,
         known_states=KNOWN_UPDATE_STATES,
+        phase=f"update {pipeline_id}/{update_id}",
     )
     message = f"{result.message}: {url}" if result.verdict == "timeout" else result.message
     return UpdateOutcome(str(result.verdict), pipeline_id, update_id, result.state, message)
@@ -301,6 +308,7 @@ def wait_for_connection(
         log=log,
         # None: a connection without provisioning info, which is ready (no warning about an unknown state).
         known_states=cast("Collection[str]", {*KNOWN_CONNECTION_STATES, None}),
+        phase=f"connection {name}",
     )
     if result.verdict == "success" and result.state == "DEGRADED":
         log.warning("%s", result.message)

@@ -34,6 +34,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="print the error conditions script_condition accepts (with their SQLSTATE) and exit",
     )
     parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="RPS",
+        help="answer /api/ requests beyond RPS per second with 429 and Retry-After (default: no limit)",
+    )
+    parser.add_argument("--rate-limit-burst", type=float, default=None, metavar="N", help="default: RPS")
+    parser.add_argument(
         "--schedule",
         action="append",
         default=[],
@@ -73,6 +81,8 @@ async def serve(args: argparse.Namespace) -> None:
         clients={args.client_id: args.client_secret},
         update_seconds=args.update_seconds,
     )
+    if args.rate_limit:
+        workspace.set_rate_limit(args.rate_limit, args.rate_limit_burst)
     if args.table_seconds:
         workspace.set_default_script(update_seconds=args.update_seconds, table_seconds=args.table_seconds)
     for pipeline, every in args.schedule.items():

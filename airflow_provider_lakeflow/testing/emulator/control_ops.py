@@ -177,6 +177,18 @@ class ControlMethods:
     def clear_requests(self) -> None:
         self._call("clear_requests")
 
+    # ---- the workspace's request rate limit (ratelimit.py)
+    def set_rate_limit(self, requests_per_second: float | None, burst: float | None = None) -> None:
+        """Answer ``/api/`` requests beyond ``requests_per_second`` (bursts of ``burst``, default one second's worth)
+        with 429 and Retry-After; None lifts the limit. Also restarts the counts of ``request_rate``."""
+        self._call("set_rate_limit", requests_per_second=requests_per_second, burst=burst)
+
+    def request_rate(self) -> dict[str, Any]:
+        """The ``/api/`` requests seen since the last ``set_rate_limit``/``reset``: ``requests``, ``throttled``
+        (429s of the rate limit), ``peak_per_second`` (any one-second window), ``peak_per_second_over_5s`` (any
+        five-second window, divided by 5), ``mean_per_second``."""
+        return dict(self._call("request_rate"))
+
     # ---- auth
     def expire_tokens(self) -> None:
         self._call("expire_tokens")
@@ -287,6 +299,8 @@ DELEGATED: dict[str, Callable[[Workspace], Callable[..., Any]]] = {
     "clear_faults": lambda ws: ws.faults.clear,
     "requests": lambda ws: ws.request_log.select,
     "clear_requests": lambda ws: ws.request_log.clear,
+    "set_rate_limit": lambda ws: ws.rate_limit.set,
+    "request_rate": lambda ws: ws.rate_limit.stats,
     "set_sql_warehouses": lambda ws: ws.sql_engine.set_warehouses,
     "set_sql_chunk_rows": lambda ws: ws.sql_engine.set_chunk_rows,
     "script_statement": lambda ws: ws.sql_engine.script_statement,

@@ -296,6 +296,13 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
             if request.body_exists and request.content_type == "application/json":
                 with contextlib.suppress(ApiError):  # reported by the handler that needs the body
                     await _body(request)
+            if path.startswith("/api/") and (retry_after := ws.rate_limit.admit()) is not None:
+                raise ApiError(
+                    429,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "The workspace's request rate limit was exceeded; retry after the Retry-After delay.",
+                    {"Retry-After": str(retry_after)},
+                )
             if path.startswith("/api/"):
                 ctx.auth, ctx.user = ws.authenticate(request.headers.get("Authorization"))
                 if ctx.user is None:

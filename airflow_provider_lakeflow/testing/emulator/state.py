@@ -32,6 +32,7 @@ from airflow_provider_lakeflow.testing.emulator.model import (
     is_secret_option,
 )
 from airflow_provider_lakeflow.testing.emulator.pipelines_api import PipelinesApi
+from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
 from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
 from airflow_provider_lakeflow.testing.emulator.updates import Script
 
@@ -60,6 +61,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         self._update_seconds = float(update_seconds)
         self.faults = FaultRegistry()
         self.request_log = RequestLog()
+        self.rate_limit: RateLimit = RateLimit()
         self.scheduler: UpdateScheduler = UpdateScheduler(self)
         self._init_state()
 
@@ -268,6 +270,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
             self._init_state()
             self.faults.clear()
             self.request_log.clear()
+            self.rate_limit.set(None)
 
     # ---- accessors for assertions (wire-shaped dicts)
     def pipeline(self, pipeline_id_or_name: str) -> dict[str, Any]:
