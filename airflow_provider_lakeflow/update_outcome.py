@@ -7,8 +7,6 @@ worker or from a trigger's event). Importing it loads no databricks-sdk: the cla
 
 from __future__ import annotations
 
-import datetime
-import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_lakeflow.errors import LakeflowInputError, LakeflowUpdateFailed, LakeflowUpdateFailedNoRetry
@@ -164,32 +162,7 @@ def _start_follow_up(op: Any, context: Context, hook: LakeflowHook, failure: Upd
         "reason": f"{', '.join(failure.error_classes)}: the documented fix is a full refresh of {', '.join(tables)}",
     }
     context["ti"].xcom_push(key="remedied", value=remedied)
-    end_time = op._end_time(context)
-    if op.deferrable:
-        update = hook.run(api.get_update(pipeline_id, follow_up))
-        if update.get("state") not in api.TERMINAL_UPDATE_STATES:
-            from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
-
-            op.defer(
-                trigger=LakeflowPipelineUpdateTrigger(
-                    pipeline_id=pipeline_id,
-                    update_id=follow_up,
-                    databricks_conn_id=op.databricks_conn_id,
-                    poll_interval=op.poll_interval,
-                    end_time=end_time,
-                    cancel_on_kill=op.cancel_on_kill,
-                    progress_interval=op.progress_interval,
-                ),
-                method_name="execute_complete",
-                timeout=None if end_time is None else datetime.timedelta(seconds=end_time - time.time() + 60),
-            )
-    try:
-        outcome = op._wait_in_worker(hook, pipeline_id, follow_up, end_time=end_time)
-    except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
-        if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and op.cancel_on_kill:
-            op._stop(hook, pipeline_id, follow_up, reason=type(exc).__name__)
-        raise
-    op._finish(context, outcome.as_event(), remedy_of=failed_id)
+    op._wait_and_finish(context, hook, pipeline_id, follow_up, remedy_of=failed_id)
 
 
 def _remember_for_retry(op: Any, context: Context, external_id: str) -> None:

@@ -254,38 +254,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         if not self.wait_for_completion:
             _forget_resume_variable(context)
             return update_id
-        end_time = self._end_time(context)
-        if self.deferrable:
-            from airflow_provider_lakeflow.hooks import operations as ops
-            from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
-
-            # Check once before deferring: an update that already ended needs no triggerer round trip.
-            update = hook.run(ops.get_update(pipeline_id, update_id))
-            if update.get("state") in ops.TERMINAL_UPDATE_STATES:
-                outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
-                self._finish(context, outcome.as_event())
-                return update_id
-            self.defer(
-                trigger=LakeflowPipelineUpdateTrigger(
-                    pipeline_id=pipeline_id,
-                    update_id=update_id,
-                    databricks_conn_id=self.databricks_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=end_time,
-                    cancel_on_kill=self.cancel_on_kill,
-                    progress_interval=self.progress_interval,
-                ),
-                method_name="execute_complete",
-                # Airflow's own trigger timeout fires only after ours, so the update is stopped by execute_complete.
-                timeout=None if end_time is None else datetime.timedelta(seconds=end_time - time.time() + 60),
-            )
-        try:
-            outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
-        except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
-            if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and self.cancel_on_kill:
-                self._stop(hook, pipeline_id, update_id, reason=type(exc).__name__)
-            raise
-        self._finish(context, outcome.as_event())
+        self._wait_and_finish(context, hook, pipeline_id, update_id)
         # ResumableJobMixin returns this when it reconnects to an update an earlier try started.
         return update_id
 
@@ -301,6 +270,45 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return update_id
 
     # -- waiting -----------------------------------------------------------------------------------------------------
+    def _wait_and_finish(
+        self, context: Context, hook: LakeflowHook, pipeline_id: str, update_id: str, remedy_of: str | None = None
+    ) -> None:
+        """Wait for the update (deferred after one check, or in the worker) and end the task as it ends.
+
+        ``remedy_of`` names the failed update when this is the schema-change follow-up, so that its failure does not
+        start another one.
+        """
+        from airflow_provider_lakeflow.hooks import operations as ops
+
+        end_time = self._end_time(context)
+        if self.deferrable:
+            # Check once before deferring: an update that already ended needs no triggerer round trip.
+            update = hook.run(ops.get_update(pipeline_id, update_id))
+            if update.get("state") not in ops.TERMINAL_UPDATE_STATES:
+                from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
+
+                self.defer(
+                    trigger=LakeflowPipelineUpdateTrigger(
+                        pipeline_id=pipeline_id,
+                        update_id=update_id,
+                        databricks_conn_id=self.databricks_conn_id,
+                        poll_interval=self.poll_interval,
+                        end_time=end_time,
+                        cancel_on_kill=self.cancel_on_kill,
+                        progress_interval=self.progress_interval,
+                    ),
+                    method_name="execute_complete",
+                    # Airflow's own trigger timeout fires only after ours, so the update is stopped by execute_complete.
+                    timeout=None if end_time is None else datetime.timedelta(seconds=end_time - time.time() + 60),
+                )
+        try:
+            outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
+        except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
+            if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and self.cancel_on_kill:
+                self._stop(hook, pipeline_id, update_id, reason=type(exc).__name__)
+            raise
+        self._finish(context, outcome.as_event(), remedy_of=remedy_of)
+
     def _end_time(self, context: Context | None = None) -> float | None:
         """The wait's absolute deadline: ``timeout`` from now, and ``execution_timeout`` from the task's start."""
         limits = []
