@@ -434,3 +434,27 @@ def test_gc_freeze_is_a_setting(setting: str | None, frozen: bool) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
     assert (int(out.stdout.split()[-1]) > 0) is frozen
+
+
+def test_poll_ticks_wake_sleepers_together_never_early_and_cancel_alone() -> None:
+    """Pollers' scheduled sleeps share one timer per tick; a cancelled wait cancels nobody else's sleep."""
+    from airflow_provider_lakeflow.hooks._workspace_gate import TICK_SECONDS, PollTicks
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ticks = PollTicks(loop)
+        timers_before = len(loop._scheduled)  # type: ignore[attr-defined]
+        started = loop.time()
+        futures = [ticks.sleep(0.1 + (i % 5) * 0.001) for i in range(500)]  # all due within one or two ticks
+        assert len(loop._scheduled) - timers_before <= 2  # type: ignore[attr-defined]
+        futures[0].cancel()
+        woke: list[float] = []
+        for future in futures[1:]:
+            future.add_done_callback(lambda _f: woke.append(loop.time()))
+        await asyncio.gather(*futures[1:])
+        assert len(woke) == 499 and min(woke) >= started + 0.1
+        assert futures[0].cancelled() and not any(f.cancelled() for f in futures[1:])
+        assert not ticks._due  # nothing left behind
+        assert TICK_SECONDS <= 0.05
+
+    asyncio.run(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 T = TypeVar("T")
@@ -20,8 +20,9 @@ T = TypeVar("T")
 Operation = Generator["ApiRequest | Sleep", Any, T]
 
 
-@dataclass(frozen=True)
-class ApiRequest:
+class ApiRequest(NamedTuple):
+    """One workspace API call; a named tuple because every poll of every wait builds one."""
+
     method: str
     path: str
     query: Mapping[str, Any] | None = None
@@ -31,6 +32,8 @@ class ApiRequest:
     idempotent: bool = True
 
     def url(self, host: str) -> str:
+        if not self.query:
+            return f"{host.rstrip('/')}{self.path}"
         query = encode_query(self.query)
         return f"{host.rstrip('/')}{self.path}" + (f"?{query}" if query else "")
 
@@ -57,9 +60,11 @@ def encode_query(query: Mapping[str, Any] | None) -> str:
     return urlencode(pairs)
 
 
-@dataclass(frozen=True)
-class Sleep:
-    """Yielded by a polling operation between polls: ``time.sleep`` in a worker, ``asyncio.sleep`` in a trigger."""
+class Sleep(NamedTuple):
+    """Yielded by a polling operation between polls: ``time.sleep`` in a worker, ``asyncio.sleep`` in a trigger.
+
+    A named tuple, like the other per-poll values: built on every poll of every wait, for the price of a tuple.
+    """
 
     seconds: float
     #: What is being polled (e.g. an update) every ``interval`` seconds. On the event loop the pause then ends on

@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from airflow_provider_lakeflow.hooks._protocol import (
     AmbiguousRequestError,
@@ -40,8 +40,7 @@ MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 120.0
 
 
-@dataclass(frozen=True)
-class Send:
+class Send(NamedTuple):
     """Send this request once; reply with the :class:`RawResponse` or throw the transport's exception."""
 
     request: ApiRequest
@@ -147,9 +146,14 @@ def exchange(request: ApiRequest, policy: RetryPolicy, max_age: float = 0.0) -> 
         return decode_response((yield send))
     except Exception as exc:
         first = exc
+    return (yield from _retries(send, policy, first))
+
+
+def _retries(send: Send, policy: RetryPolicy, first: BaseException) -> Plan[Any]:
+    """After a failed first attempt: tenacity decides whether, when and how often to try again."""
     from tenacity import DoAttempt, DoSleep, RetryCallState
 
-    retrying = policy.retrying(request)
+    retrying = policy.retrying(send.request)
     retrying.begin()
     state = RetryCallState(retrying, fn=None, args=(), kwargs={})
     state.set_exception((type(first), first, first.__traceback__))
@@ -180,6 +184,8 @@ def plan(operation: Operation[T], policy_for: Callable[[], RetryPolicy]) -> Plan
 
     A state-changing request that failed in a way that may have taken effect reaches the operation as
     :class:`AmbiguousRequestError`, so that it reconciles (looks for what it created) instead of repeating.
+    The first attempt of each request is sent from here (what :func:`exchange` does, without a generator per
+    request: this is every poll's path); only a failure builds the retry machinery.
     """
     max_age = 0.0
     try:
@@ -191,12 +197,22 @@ def plan(operation: Operation[T], policy_for: Callable[[], RetryPolicy]) -> Plan
                 yield step
                 step = operation.send(None)
                 continue
+            policy = policy_for()
+            policy.started = policy.clock()
+            send = Send(step, max_age if step.method == "GET" else 0.0)
+            retries = None
             try:
-                response = yield from exchange(step, policy_for(), max_age)
+                response = decode_response((yield send))
             except Exception as exc:
-                step = operation.throw(ambiguous(step, exc))
-            else:
-                step = operation.send(response)
+                retries = _retries(send, policy, exc)  # run outside this handler: no chained "during handling"
+            if retries is not None:
+                try:
+                    response = yield from retries
+                except Exception as exc:
+                    step = operation.throw(ambiguous(step, exc))
+                    continue
+            step = operation.send(response)
+            del response, send, policy  # not kept alive through the operation's next sleep
     except StopIteration as done:
         return done.value
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from databricks.sdk.config import Config
 
     from airflow_provider_lakeflow.hooks._auth import ConnectionSettings
+    from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks
 
 PRODUCT = "airflow-provider-lakeflow"
 #: How long headers of a credential provider without a visible expiry (Azure, GCP, ...) are reused on the
@@ -143,16 +144,18 @@ class Credentials:
 
     # -- async transport -------------------------------------------------------------------------------------------
     async def asend(self, request: ApiRequest) -> RawResponse:
-        # The per-poll path of every trigger: no copies of headers it does not need, nothing rebuilt per call.
+        # The per-poll path of every trigger: no copies of headers it does not need, nothing rebuilt or imported
+        # per call, and no extra coroutine when the headers are cached.
         config = self._config if self._config is not None else await self.aconfig()
         state = loop_state()
-        headers = await self.aheaders(state)
-        body = request.json_body()
+        headers = self._headers
+        if headers is None or time.monotonic() >= self._headers_valid_until:
+            headers = await self.aheaders(state)
+        body = request.json_body() if request.body is not None else None
         if body is not None:
             headers = {**headers, "Content-Type": "application/json"}
         url = request.url(config.host)
-        import aiohttp
-
+        aiohttp = _aiohttp()
         if self._timeout is None:
             self._timeout = aiohttp.ClientTimeout(total=config.http_timeout_seconds)
         try:
@@ -160,12 +163,7 @@ class Credentials:
                 request.method, url, data=body, headers=headers, timeout=self._timeout
             ) as response:
                 return RawResponse(
-                    status=response.status,
-                    reason=response.reason or "",
-                    headers=response.headers,
-                    content=await response.read(),
-                    url=url,
-                    method=request.method,
+                    response.status, response.reason or "", response.headers, await response.read(), url, request.method
                 )
         except asyncio.TimeoutError as exc:  # aiohttp's ServerTimeoutError included
             raise RequestTimedOut(f"{request.describe()} timed out after {config.http_timeout_seconds}s") from exc
@@ -173,6 +171,19 @@ class Credentials:
             raise RequestNotSent(f"{request.describe()}: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise ConnectionLost(f"{request.describe()}: {type(exc).__name__}: {exc}") from exc
+
+
+def _aiohttp() -> Any:
+    """aiohttp, imported on first use (DAG parsing never needs it), then without an import statement per request."""
+    global _AIOHTTP
+    if _AIOHTTP is None:
+        import aiohttp
+
+        _AIOHTTP = aiohttp
+    return _AIOHTTP
+
+
+_AIOHTTP: Any = None
 
 
 def _requests_failure(request: ApiRequest, exc: Exception, timeout: Any) -> TransportError:
@@ -251,14 +262,23 @@ class _LoopState:
         self._session: aiohttp.ClientSession | None = None
         self._locks: dict[int | str, asyncio.Lock] = {}
         self.users = 0
+        self._poll_ticks: PollTicks | None = None
+
+    def poll_ticks(self) -> PollTicks:
+        """The loop's shared timer for pollers' scheduled polls (``_workspace_gate.PollTicks``)."""
+        if self._poll_ticks is None:
+            from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks
+
+            self._poll_ticks = PollTicks(asyncio.get_running_loop())
+        return self._poll_ticks
 
     def session(self) -> aiohttp.ClientSession:
-        import aiohttp
-
-        if self._session is None or self._session.closed:
+        session = self._session
+        if session is None or session.closed:
+            aiohttp = _aiohttp()
             connector = aiohttp.TCPConnector(limit=ASYNC_POOL_SIZE, keepalive_timeout=60)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+            session = self._session = aiohttp.ClientSession(connector=connector)
+        return session
 
     def lock_for(self, subject: Credentials | str) -> asyncio.Lock:
         """A loop-bound lock per credentials object or per name, for single-flight loads and refreshes."""
@@ -275,11 +295,19 @@ _LOOP_STATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] =
 
 
 def loop_state() -> _LoopState:
+    global _LAST_LOOP_STATE
     loop = asyncio.get_running_loop()
+    last = _LAST_LOOP_STATE
+    if last is not None and last[0]() is loop:  # a triggerer has one loop: skip the weak dictionary's lookup
+        return last[1]
     state = _LOOP_STATES.get(loop)
     if state is None:
         state = _LOOP_STATES[loop] = _LoopState()
+    _LAST_LOOP_STATE = (weakref.ref(loop), state)
     return state
+
+
+_LAST_LOOP_STATE: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopState] | None = None
 
 
 class SessionScope:

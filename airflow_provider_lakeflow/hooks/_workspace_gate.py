@@ -51,6 +51,8 @@ THROTTLED_AFTER_SECONDS = 1.0
 #: Throttling that starts again after this long without any is logged again.
 QUIET_SECONDS = 300.0
 MAX_PAUSE_SECONDS = 120.0
+#: Recent answers kept before the first sweep of stale ones.
+SWEEP_AT_LEAST = 256
 
 
 class WorkspaceGate:
@@ -70,9 +72,10 @@ class WorkspaceGate:
         #: bumped when a 429 resets the schedule: a request that waited on an older slot takes a new one
         self.epoch = 0
         self._window: deque[float] = deque()  # when the requests of the last second went out
-        self._inflight: dict[tuple[Any, ...], asyncio.Future[RawResponse | None]] = {}
+        self._inflight: dict[tuple[Any, ...], list[Any]] = {}
         self._answers: dict[tuple[Any, ...], tuple[float, RawResponse]] = {}
         self._longest_max_age = 0.0
+        self._sweep_above = SWEEP_AT_LEAST
         #: counters for tests and benchmarks
         self.sent = 0
         self.shared = 0
@@ -92,16 +95,41 @@ class WorkspaceGate:
             self.rate = min(self.limit, self.rate + (now - self._rate_at) * self.limit / RECOVERY_SECONDS)
         self._rate_at = max(now, self._rate_at)
 
+    def _next_slot(self, now: float) -> tuple[float, float]:
+        """(when a request may go, the slot of the one after it) at the current rate; the lock is held."""
+        self._recover(now)
+        interval = 1.0 / self.rate
+        burst = max(1.0, self.rate * BURST_FRACTION)
+        due = max(self._next, now)
+        at = max(now, due - (burst - 1.0) * interval, self._paused_until)
+        return at, max(due, at) + interval
+
+    def _window_wait(self, now: float) -> float:
+        """How long until the last second's window has room for one more request; the lock is held."""
+        window = self._window
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= max(1.0, self.rate):
+            return window[0] + 1.0 - now + 1e-3
+        return 0.0
+
+    def admit_now(self) -> bool:
+        """The common case, under one lock: the budget has room this instant, so the request goes without a pause
+        (counted as sent). False: take the slower way through :meth:`admission`."""
+        with self._lock:
+            now = self.clock()
+            at, following = self._next_slot(now)
+            if at > now or self._window_wait(now) > 0.0:
+                return False
+            self._next = following
+            self._window.append(now)
+            return True
+
     def reserve(self) -> tuple[float, int]:
         """Take the next slot: ``(seconds to wait for it, epoch)``."""
         with self._lock:
             now = self.clock()
-            self._recover(now)
-            interval = 1.0 / self.rate
-            burst = max(1.0, self.rate * BURST_FRACTION)
-            due = max(self._next, now)
-            at = max(now, due - (burst - 1.0) * interval, self._paused_until)
-            self._next = max(due, at) + interval
+            at, self._next = self._next_slot(now)
             delay = at - now
             epoch = self.epoch
         if delay >= THROTTLED_AFTER_SECONDS:
@@ -128,13 +156,10 @@ class WorkspaceGate:
         """Count this request as sent now, or say how long until the last second's window has room for it."""
         with self._lock:
             now = self.clock()
-            window = self._window
-            while window and window[0] <= now - 1.0:
-                window.popleft()
-            if len(window) >= max(1.0, self.rate):
-                return window[0] + 1.0 - now + 1e-3
-            window.append(now)
-            return 0.0
+            late = self._window_wait(now)
+            if late == 0.0:
+                self._window.append(now)
+            return late
 
     def observe(self, raw: RawResponse) -> None:
         """Every response passes here: a 429 shrinks the rate and pauses the workspace for its Retry-After."""
@@ -184,37 +209,44 @@ class WorkspaceGate:
                 return answer[1]
         loop = asyncio.get_running_loop()
         while True:
-            pending = self._inflight.get(key)
-            if pending is None or pending.get_loop() is not loop:
+            entry = self._inflight.get(key)
+            if entry is None or entry[0] is not loop:
                 break
             self.shared += 1
-            raw = await asyncio.shield(pending)
+            if entry[1] is None:  # the first caller to share this request makes the future they all wait on
+                entry[1] = loop.create_future()
+            raw = await asyncio.shield(entry[1])
             if raw is not None:
                 return raw
             # the request was cancelled with the trigger that sent it: send our own
-        future: asyncio.Future[RawResponse | None] = loop.create_future()
-        self._inflight[key] = future
+        # [loop, future of the answer or None]: most polls are shared with nobody, so no future until someone joins
+        entry = [loop, None]
+        self._inflight[key] = entry
         try:
             raw = await self._asend_now(credentials, send)
         except asyncio.CancelledError:
-            future.set_result(None)
+            if entry[1] is not None:
+                entry[1].set_result(None)
             raise
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: nobody may be waiting for it
+            if entry[1] is not None:
+                entry[1].set_exception(exc)
+                entry[1].exception()  # retrieved: nobody may be waiting for it any more
             raise
         else:
-            future.set_result(raw)
+            if entry[1] is not None:
+                entry[1].set_result(raw)
             if send.max_age > 0.0 and 200 <= raw.status < 300:
                 self._remember(key, raw, send.max_age)
             return raw
         finally:
-            if self._inflight.get(key) is future:
+            if self._inflight.get(key) is entry:
                 del self._inflight[key]
 
     async def _asend_now(self, credentials: Credentials, send: Send) -> RawResponse:
-        for pause in self.admission():
-            await asyncio.sleep(pause)
+        if not self.admit_now():
+            for pause in self.admission():
+                await asyncio.sleep(pause)
         raw = await credentials.asend(send.request)
         self.sent += 1
         self.observe(raw)
@@ -224,19 +256,21 @@ class WorkspaceGate:
         now = self.clock()
         self._longest_max_age = max(self._longest_max_age, max_age)
         answers = self._answers
-        answers.pop(key, None)
-        answers[key] = (now, raw)  # insertion order is answer order: the oldest come first
-        while True:
-            oldest = next(iter(answers))
-            if now - answers[oldest][0] <= self._longest_max_age:
-                break
-            del answers[oldest]
+        answers[key] = (now, raw)
+        if len(answers) > self._sweep_above:
+            # Answers past every poller's max age are dropped in one pass once the map has doubled: amortized O(1)
+            # per poll, and at most twice as many answers as polled subjects are kept.
+            oldest_kept = now - self._longest_max_age
+            for stale in [k for k, (at, _) in answers.items() if at < oldest_kept]:
+                del answers[stale]
+            self._sweep_above = max(SWEEP_AT_LEAST, 2 * len(answers))
 
     # -- blocking path ------------------------------------------------------------------------------------------------
     def send(self, credentials: Credentials, send: Send) -> RawResponse:
         """Send with blocking I/O within the same budget (a worker has no one to share requests with)."""
-        for pause in self.admission():
-            time.sleep(pause)
+        if not self.admit_now():
+            for pause in self.admission():
+                time.sleep(pause)
         raw = credentials.send(send.request)
         self.sent += 1
         self.observe(raw)
@@ -267,6 +301,38 @@ def aligned_pause(seconds: float, interval: float, phase: str, now: float | None
     earliest = now + max(0.0, seconds - interval / 2)
     slot = offset + math.ceil((earliest - offset) / interval) * interval
     return max(0.0, slot - now)
+
+
+#: Pollers due within the same tick of the event loop's clock wake together, on one timer.
+TICK_SECONDS = 0.02
+
+
+class PollTicks:
+    """Per event loop: wakes pollers at their slots on one timer per tick instead of one ``asyncio.sleep`` each.
+
+    A thousand sleeping waits then hold a future each (not a timer, a context and a coroutine besides), and the loop's
+    timer heap holds one entry per tick instead of one per wait. Wakes are at most one tick late.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._due: dict[int, list[asyncio.Future[None]]] = {}
+
+    def sleep(self, seconds: float) -> asyncio.Future[None]:
+        """A future done about ``seconds`` from now (await it; a plain function: no coroutine per sleep)."""
+        tick = math.ceil((self.loop.time() + seconds) / TICK_SECONDS)
+        sleepers = self._due.get(tick)
+        if sleepers is None:
+            sleepers = self._due[tick] = []
+            self.loop.call_at(tick * TICK_SECONDS, self._wake, tick)
+        future = self.loop.create_future()  # one per sleeper: cancelling one wait cancels nobody else's sleep
+        sleepers.append(future)
+        return future
+
+    def _wake(self, tick: int) -> None:
+        for future in self._due.pop(tick, ()):
+            if not future.done():
+                future.set_result(None)
 
 
 _GATES: dict[str, WorkspaceGate] = {}

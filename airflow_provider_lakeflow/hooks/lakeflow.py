@@ -15,7 +15,9 @@ from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.hooks._auth import ConnectionSettings, settings_from_connection
 from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep
 from airflow_provider_lakeflow.hooks._retrying import RetryPolicy, Send, plan
-from airflow_provider_lakeflow.hooks._workspace_gate import aligned_pause, gate_for
+from airflow_provider_lakeflow.hooks._settled_heap import SETTLED_HEAP
+from airflow_provider_lakeflow.hooks._transport import loop_state
+from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks, aligned_pause, gate_for
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
@@ -173,6 +175,8 @@ class LakeflowHook(BaseHook):
         steps = plan(operation, self._policies(credentials.settings))
         reply: Any = None
         error: BaseException | None = None
+        settled = 0
+        ticks: PollTicks | None = None
         while True:
             try:
                 step = steps.send(reply) if error is None else steps.throw(error)
@@ -185,8 +189,17 @@ class LakeflowHook(BaseHook):
                 except Exception as exc:
                     error = exc
             elif isinstance(step, Sleep):
-                pause = step.seconds if step.phase is None else aligned_pause(step.seconds, step.interval, step.phase)
-                await asyncio.sleep(pause)
+                if step.phase is None:
+                    await asyncio.sleep(step.seconds)
+                    continue
+                if settled < 2:
+                    # Before its first poll a poller has built its frames; after it, what its first answer added
+                    # (its logger, say). From then on it holds what it will hold while it waits.
+                    settled += 1
+                    SETTLED_HEAP.settled()
+                if ticks is None:
+                    ticks = loop_state().poll_ticks()
+                await ticks.sleep(aligned_pause(step.seconds, step.interval, step.phase))
             else:
                 await credentials.ainvalidate()
 

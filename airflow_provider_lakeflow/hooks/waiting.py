@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from airflow_provider_lakeflow.hooks import operations as ops
 from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep, is_connection_failure
@@ -28,8 +28,7 @@ KNOWN_UPDATE_STATES = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     """One poll's reading: ``verdict`` is "success", "failed" or None (keep waiting)."""
 
     verdict: str | None
@@ -164,6 +163,7 @@ def poll(
                     log.info("%s: %s", what, state)
             if result.verdict is not None:
                 return result
+            del result  # not kept through the sleep
         now = time.time()
         if end_time is not None and now >= end_time:
             return Check("timeout", state, f"{what} was still {state} at the deadline")
