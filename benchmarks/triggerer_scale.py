@@ -17,13 +17,20 @@ runs in yet another process (``python -m airflow_provider_lakeflow.testing.emula
   (``GET /api/2.2/jobs/runs/get``) that last as long as our updates; connection of type ``databricks`` with a PAT.
   The provider's user-agent lookup (``ProvidersManager``) is warmed up before measuring, as on a running triggerer.
 - ``floor``: N coroutines doing bare aiohttp keep-alive GETs of ``get_update`` on ONE shared session (same pool
-  size as ours), ``json.loads`` of the body, the same poll interval, until the update is terminal: the least any
-  trigger could spend for the same requests.
+  size as ours), ``json.loads`` of the body, until the update is terminal, each on the same slot of the poll interval
+  as ours polls that update on: the least any trigger could spend for the same requests at the same moments.
+- ``floor-lockstep`` (not run by default): the same, but every wait polls at once, every interval: the herd ours must
+  not make, and cheaper per request because requests batch into fewer loop turns.
+
+Waits (and the floor's coroutines) start the way Airflow's triggerer starts triggers: one task each, yielding to the
+loop before each.
 
 Measured in the variant's process, from the moment the work is handed over until every wait has ended:
 
-- CPU per request: process CPU time (user + sys, all threads, ``getrusage``) / requests the emulator logged for the
-  run (every request the variant made: the polls, plus our one-off ``/.well-known`` host probe, plus the official
+- CPU per request in the steady state (the target's measure): process CPU time over the window from 1.5 poll
+  intervals after the hand-over to one interval before the updates end, over the requests the emulator logged in it.
+- CPU per request over the whole run: process CPU time (user + sys, all threads, ``getrusage``) / requests the
+  emulator logged for the run (every request the variant made: the polls, plus our one-off ``/.well-known`` host probe, plus the official
   trigger's final ``runs/get`` per run).
 - peak RSS per trigger: (``ru_maxrss`` at the end - ``ru_maxrss`` after imports and warm-up) / N.
 - the largest event-loop stall: a ticker coroutine sleeps 10 ms in a loop and records how late it wakes up.
