@@ -30,8 +30,8 @@ Measured in the variant's process, from the moment the work is handed over until
 - CPU per request in the steady state (the target's measure): process CPU time over the window from 1.5 poll
   intervals after the hand-over to one interval before the updates end, over the requests the emulator logged in it.
 - CPU per request over the whole run: process CPU time (user + sys, all threads, ``getrusage``) / requests the
-  emulator logged for the run (every request the variant made: the polls, plus our one-off ``/.well-known`` host probe, plus the official
-  trigger's final ``runs/get`` per run).
+  emulator logged for the run (every request the variant made: the polls, plus our one-off ``/.well-known`` host
+  probe, plus the official trigger's final ``runs/get`` per run).
 - peak RSS per trigger: (``ru_maxrss`` at the end - ``ru_maxrss`` after imports and warm-up) / N.
 - the largest event-loop stall: a ticker coroutine sleeps 10 ms in a loop and records how late it wakes up.
 - TCP connections opened: the number of distinct client ports in the emulator's request log (the emulator records
