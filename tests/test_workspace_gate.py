@@ -458,3 +458,37 @@ def test_poll_ticks_wake_sleepers_together_never_early_and_cancel_alone() -> Non
         assert TICK_SECONDS <= 0.05
 
     asyncio.run(main())
+
+
+def test_settled_waits_freeze_in_batches_and_a_closed_loop_blocks_nothing() -> None:
+    """Freezes come once per batch of settled waits, spaced out while waits keep arriving; a freeze left scheduled
+    on a loop that closed (``asyncio.run`` ending, ``dag.test()``) does not stop later ones."""
+    import gc
+
+    from airflow_provider_lakeflow.hooks._settled_heap import SettledHeap
+
+    heap = SettledHeap(batch=3, spacing=60.0)
+    heap._enabled = True
+    try:
+
+        async def settle(n: int) -> None:
+            for _ in range(n):
+                heap.settled()
+
+        asyncio.run(settle(2))
+        assert heap.freezes == 0
+        gc.unfreeze()
+        asyncio.run(settle(1))  # the batch is full: freeze now
+        assert heap.freezes == 1 and gc.get_freeze_count() > 0
+        asyncio.run(settle(3))  # within the spacing: scheduled on a loop that then closed, never ran
+        assert heap.freezes == 1
+        heap.spacing = 0.0
+        asyncio.run(settle(1))  # a new loop: the closed loop's pending freeze does not block this one
+        assert heap.freezes == 2
+
+        off = SettledHeap(batch=1, spacing=0.0)
+        off._enabled = False
+        off.settled()
+        assert off.freezes == 0
+    finally:
+        gc.unfreeze()
