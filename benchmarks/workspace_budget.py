@@ -41,7 +41,7 @@ TARGET_THROTTLED_SHARE = 0.01
 # ============================================================================================ worker (one variant)
 async def _run(variant: str, trigger_cls: Any, work: dict, url: str, poll: float, seconds: float | None) -> list[str]:
     if variant == "floor":
-        task = asyncio.ensure_future(_floor(work["targets"], url, poll))
+        task = asyncio.ensure_future(_floor(work["targets"], url, poll, lockstep=True))  # every first poll at once
         done, _ = await asyncio.wait([task], timeout=seconds)
         if not done:
             task.cancel()
