@@ -138,17 +138,6 @@ def _never_sleep(seconds: float) -> None:  # pragma: no cover - the plan yields 
     raise AssertionError("the retry plan sleeps through its driver")
 
 
-def exchange(request: ApiRequest, policy: RetryPolicy, max_age: float = 0.0) -> Plan[Any]:
-    """One request with the retry policy: the decoded JSON body, or the final exception."""
-    send = Send(request, max_age if request.method == "GET" else 0.0)
-    policy.started = policy.clock()
-    try:
-        return decode_response((yield send))
-    except Exception as exc:
-        first = exc
-    return (yield from _retries(send, policy, first))
-
-
 def _retries(send: Send, policy: RetryPolicy, first: BaseException) -> Plan[Any]:
     """After a failed first attempt: tenacity decides whether, when and how often to try again."""
     from tenacity import DoAttempt, DoSleep, RetryCallState
@@ -184,8 +173,8 @@ def plan(operation: Operation[T], policy_for: Callable[[], RetryPolicy]) -> Plan
 
     A state-changing request that failed in a way that may have taken effect reaches the operation as
     :class:`AmbiguousRequestError`, so that it reconciles (looks for what it created) instead of repeating.
-    The first attempt of each request is sent from here (what :func:`exchange` does, without a generator per
-    request: this is every poll's path); only a failure builds the retry machinery.
+    The first attempt of each request is sent from here, without a generator per request (this is every poll's
+    path); only a failure builds the retry machinery (:func:`_retries`).
     """
     max_age = 0.0
     try:
