@@ -418,24 +418,6 @@ def test_rotated_secrets_do_not_pile_up_in_the_credential_cache() -> None:
     _transport._CREDENTIALS.clear()
 
 
-@pytest.mark.parametrize(("setting", "frozen"), [(None, True), ("false", False)])
-def test_gc_freeze_is_a_setting(setting: str | None, frozen: bool) -> None:
-    """``[lakeflow] gc_freeze`` (default on) decides whether the first trigger of a process freezes the heap."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__LAKEFLOW__GC_FREEZE"}
-    if setting is not None:
-        env["AIRFLOW__LAKEFLOW__GC_FREEZE"] = setting
-    code = (
-        "import asyncio, gc\n"
-        "from airflow_provider_lakeflow.hooks.lakeflow import _import_runtime_off_loop\n"
-        "asyncio.run(_import_runtime_off_loop())\n"
-        "print(gc.get_freeze_count())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
-    assert (int(out.stdout.split()[-1]) > 0) is frozen
-
-
 def test_poll_ticks_wake_sleepers_together_never_early_and_cancel_alone() -> None:
     """Pollers' scheduled sleeps share one timer per tick; a cancelled wait cancels nobody else's sleep."""
     from airflow_provider_lakeflow.hooks._workspace_gate import TICK_SECONDS, PollTicks
@@ -458,37 +440,3 @@ def test_poll_ticks_wake_sleepers_together_never_early_and_cancel_alone() -> Non
         assert TICK_SECONDS <= 0.05
 
     asyncio.run(main())
-
-
-def test_settled_waits_freeze_in_batches_and_a_closed_loop_blocks_nothing() -> None:
-    """Freezes come once per batch of settled waits, spaced out while waits keep arriving; a freeze left scheduled
-    on a loop that closed (``asyncio.run`` ending, ``dag.test()``) does not stop later ones."""
-    import gc
-
-    from airflow_provider_lakeflow.hooks._settled_heap import SettledHeap
-
-    heap = SettledHeap(batch=3, spacing=60.0)
-    heap._enabled = True
-    try:
-
-        async def settle(n: int) -> None:
-            for _ in range(n):
-                heap.settled()
-
-        asyncio.run(settle(2))
-        assert heap.freezes == 0
-        gc.unfreeze()
-        asyncio.run(settle(1))  # the batch is full: freeze now
-        assert heap.freezes == 1 and gc.get_freeze_count() > 0
-        asyncio.run(settle(3))  # within the spacing: scheduled on a loop that then closed, never ran
-        assert heap.freezes == 1
-        heap.spacing = 0.0
-        asyncio.run(settle(1))  # a new loop: the closed loop's pending freeze does not block this one
-        assert heap.freezes == 2
-
-        off = SettledHeap(batch=1, spacing=0.0)
-        off._enabled = False
-        off.settled()
-        assert off.freezes == 0
-    finally:
-        gc.unfreeze()

@@ -15,7 +15,6 @@ from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.hooks._auth import ConnectionSettings, settings_from_connection
 from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep
 from airflow_provider_lakeflow.hooks._retrying import RetryPolicy, Send, plan
-from airflow_provider_lakeflow.hooks._settled_heap import SETTLED_HEAP
 from airflow_provider_lakeflow.hooks._transport import loop_state
 from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks, aligned_pause, gate_for
 
@@ -175,7 +174,6 @@ class LakeflowHook(BaseHook):
         steps = plan(operation, self._policies(credentials.settings))
         reply: Any = None
         error: BaseException | None = None
-        settled = 0
         ticks: PollTicks | None = None
         while True:
             try:
@@ -192,11 +190,6 @@ class LakeflowHook(BaseHook):
                 if step.phase is None:
                     await asyncio.sleep(step.seconds)
                     continue
-                if settled < 2:
-                    # Before its first poll a poller has built its frames; after it, what its first answer added
-                    # (its logger, say). From then on it holds what it will hold while it waits.
-                    settled += 1
-                    SETTLED_HEAP.settled()
                 if ticks is None:
                     ticks = loop_state().poll_ticks()
                 await ticks.sleep(aligned_pause(step.seconds, step.interval, step.phase))
@@ -262,37 +255,15 @@ _runtime_imported = False
 
 
 def _import_runtime() -> None:
-    """Import the async path's modules (in a worker thread, once per process), then freeze the heap if configured.
+    """Import the async path's modules (in a worker thread, once per process).
 
-    Importing databricks-sdk allocates enough objects to set off full garbage collections, which hold the GIL and so
-    would stall the event loop even though the import runs in another thread: the collector is paused for the import.
-
-    ``[lakeflow] gc_freeze`` (default true; ``AIRFLOW__LAKEFLOW__GC_FREEZE=false`` turns it off) then moves
-    everything loaded so far (Airflow, the SDK: objects that live as long as the process) out of the collector's
-    reach with ``gc.freeze()``, so that later full collections walk only what triggers allocate. This changes garbage
-    collection for every trigger of every provider in the process, which is why it is a setting: measured in a fresh
-    interpreter starting triggers as the triggerer does (``tests/test_trigger_event_loop.py``), the first full
-    collection after the import holds the loop 48-77 ms without it and 18-20 ms with it (see docs/deferrable.md).
+    The garbage collector is left alone: the triggerer is shared with every other provider's triggers, and pausing or
+    freezing collection for our imports would change how their objects are collected too (docs/performance.md).
     """
-    import gc
     import importlib
 
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for name in RUNTIME_MODULES:
-            importlib.import_module(name)
-    finally:
-        if gc_freeze_enabled():
-            gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
-def gc_freeze_enabled() -> bool:
-    from airflow.providers.common.compat.sdk import conf
-
-    return conf.getboolean("lakeflow", "gc_freeze", fallback=True)
+    for name in RUNTIME_MODULES:
+        importlib.import_module(name)
 
 
 async def _import_runtime_off_loop() -> None:
