@@ -26,6 +26,27 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
 os.environ["LAKEFLOW_EXAMPLE_POLL_SECONDS"] = "0.2"
 
 
+#: Modules that measure time or CPU, or run a whole Airflow stack (scheduler, triggerer, api-server). `make test`
+#: runs them alone, after the rest has run in parallel (pytest-xdist): a measurement shares the machine with nothing
+#: of ours, and a stack's timelines are not stretched by a dozen other tests' processes.
+SERIAL_MODULES = frozenset(
+    {
+        "test_emulator_scale",
+        "test_event_driven",
+        "test_real_triggerer",
+        "test_trigger_event_loop",
+        "test_triggerer_failover",
+        "test_workspace_gate",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """A migrated metadata DB (SQLite in the private AIRFLOW_HOME), made once per session."""

@@ -71,6 +71,7 @@ async def _measure(targets: list[list[str]], poll: float) -> dict:
         "max_stall": max_late,
         "max_busy_stall": max_busy,
         "statuses": [e.payload["status"] for e in events],
+        "messages": sorted({e.payload["message"] for e in events if e.payload["status"] != "success"})[:3],
         "gc_before": gc_before,
         "gc_after": gc_after,
         "gc_ever_disabled": gc_ever_disabled,
@@ -229,7 +230,10 @@ def _run_triggers(url: str, tmp_path, n: int, *, warm: bool, prefix: str, heap: 
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, out[-2000:] + err[-4000:]
-    return json.loads(out.strip().splitlines()[-1]), time.monotonic() - started
+    result = json.loads(out.strip().splitlines()[-1])
+    if set(result["statuses"]) != {"success"}:
+        print(f"events: {result['messages']}\nthe trigger process's log (stderr):\n{err[-6000:]}")
+    return result, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
