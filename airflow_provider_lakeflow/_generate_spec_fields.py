@@ -4,8 +4,9 @@
 
 The table starts at the keyword arguments of ``PipelinesAPI.create`` (the create request; the SDK has no dataclass for
 it) and follows every dataclass they nest, across SDK modules (``clusters`` nests ``compute`` classes). A DAG file
-imports the generated module, never databricks-sdk: ``tests/test_spec_fields_track_sdk.py`` fails when the committed
-table and the installed SDK disagree, so a new SDK release means running this script again.
+imports the generated module, never databricks-sdk. The committed table comes from the declared minimum SDK
+(``tests/test_spec_fields_track_sdk.py`` fails when they disagree) and is the floor: with a newer SDK installed,
+``spec_fields`` calls :func:`build` for what the table lacks, so a new SDK release needs no new table.
 """
 
 from __future__ import annotations

@@ -15,9 +15,7 @@ from typing import Any
 from airflow_provider_lakeflow.errors import LakeflowInputError
 
 MAX_OBJECTS = 250
-SCD_TYPES = ("SCD_TYPE_1", "SCD_TYPE_2", "APPEND_ONLY")
 OBJECT_KINDS = ("table", "schema", "report")
-CONNECTOR_TYPES = ("CDC", "QUERY_BASED")
 
 
 class PipelineSpecError(LakeflowInputError):
@@ -113,9 +111,8 @@ def _check_table_configuration(config: Any, path: str) -> None:
         return
     if not isinstance(config, Mapping):
         raise PipelineSpecError(path, "must be an object.", 'write it as {"scd_type": "SCD_TYPE_1", ...}.')
-    scd = config.get("scd_type")
-    if scd is not None and scd not in SCD_TYPES:
-        raise PipelineSpecError(f"{path}.scd_type", f"unknown value {scd!r}.", f"use one of {', '.join(SCD_TYPES)}.")
+    # Enum values (scd_type, connector_type, ...) were checked with the fields (spec_fields): the table's and, for a
+    # newer databricks-sdk, its own.
     if config.get("include_columns") and config.get("exclude_columns"):
         raise PipelineSpecError(
             f"{path}.include_columns",
@@ -196,11 +193,6 @@ def _check_ingestion(definition: Any, spec: Mapping) -> None:
             f"{path}.connection_name",
             "is missing (and so is ingestion_gateway_id).",
             "name the Unity Catalog connection, or the gateway pipeline's id for database CDC.",
-        )
-    connector_type = definition.get("connector_type")
-    if connector_type is not None and connector_type not in CONNECTOR_TYPES:
-        raise PipelineSpecError(
-            f"{path}.connector_type", f"unknown value {connector_type!r}.", f"use one of {', '.join(CONNECTOR_TYPES)}."
         )
     _check_table_configuration(definition.get("table_configuration"), f"{path}.table_configuration")
     objects = definition.get("objects")

@@ -3,11 +3,17 @@
 A misspelt key (``primary_key`` for ``primary_keys``) is not an error on the wire: the SDK's serializers and, it
 seems, the workspace drop what they do not know, so the pipeline is created without the setting. The table of known
 fields is generated from the SDK (``_spec_fields.py``) so that this runs at DAG parse time without importing it.
+
+That table is a floor, not a ceiling: a key or enum value it does not know is looked up in the installed
+databricks-sdk's dataclasses before it is refused, when the installed SDK is another release than the table's (a
+newer one brings the fields and connectors Databricks shipped since). Only then is the SDK imported; a spec whose
+keys the table knows, or an installed SDK of the table's own release, never imports it.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +52,66 @@ def _type_name(kind: str) -> str:
     return "the create request" if kind == table.ROOT else kind
 
 
+_SCALARS = frozenset({"str", "int", "bool", "float", "any"})
+
+
+@functools.cache
+def installed_sdk_version() -> str:
+    """The installed databricks-sdk's version, read from its package metadata (no import), or the table's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("databricks-sdk")
+    except PackageNotFoundError:
+        return table.SDK_VERSION
+
+
+@functools.cache
+def _installed_table() -> dict[str, Any] | None:
+    """The installed SDK's own table, or None when it is the table's release (or cannot be read)."""
+    if installed_sdk_version() == table.SDK_VERSION:
+        return None
+    from airflow_provider_lakeflow._generate_spec_fields import build
+
+    try:
+        return build()
+    except TypeError:  # a type the generator does not know yet: the floor alone decides
+        return None
+
+
+def _fields(kind: str) -> dict[str, str] | None:
+    """A class's fields: the table's (with the documented extras), and where it lacks the class, the installed SDK's."""
+    fields = table.FIELDS.get(kind)
+    if fields is not None:
+        return {**fields, **DOCUMENTED_NOT_IN_SDK.get(kind, {})}
+    if kind in _SCALARS or kind in table.ENUMS:
+        return None
+    newer = _installed_table()
+    return newer["fields"].get(kind) if newer else None
+
+
+def _field_kind(kind: str, fields: dict[str, str], key: str) -> str | None:
+    """The kind of ``key`` in class ``kind``: from the table, else from the installed SDK; None if neither has it."""
+    if key in fields:
+        return fields[key]
+    newer = _installed_table()
+    return newer["fields"].get(kind, {}).get(key) if newer else None
+
+
+def _enum_values(kind: str, value: Any) -> tuple[str, ...] | None:
+    """The values of enum ``kind`` that the error lists; the installed SDK's too when ``value`` is not the table's."""
+    values = table.ENUMS.get(kind)
+    if values is None and (kind in _SCALARS or kind in table.FIELDS):
+        return None
+    if values is not None and value in values:
+        return values
+    newer = _installed_table()
+    more = newer["enums"].get(kind) if newer else None
+    if values is None and more is None:
+        return None
+    return tuple(sorted({*(values or ()), *(more or ())}))
+
+
 def check_fields(spec: Mapping[str, Any]) -> None:
     """Raise :class:`PipelineSpecError` for the first key that the pipeline dataclasses do not have, or the first
     value whose shape (object, list, enum value) does not match them."""
@@ -68,26 +134,34 @@ def _check(value: Any, kind: str, path: str) -> None:
         for key, item in items:
             _check(item, inner, f"{path}[{key}]" if is_list else _join(path, str(key)))
         return
-    fields = table.FIELDS.get(kind)
+    fields = _fields(kind)
     if fields is not None:
-        fields = {**fields, **DOCUMENTED_NOT_IN_SDK.get(kind, {})}
         if not isinstance(value, Mapping):
             raise PipelineSpecError(
                 where,
                 f"must be an object ({_type_name(kind)}), got {type(value).__name__}.",
                 "write it as a JSON/YAML object with the fields databricks-sdk documents for it.",
             )
-        known = sorted(fields)
+        kinds: dict[str, str] = {}
         for key in value:
-            if key not in fields:
+            found = _field_kind(kind, fields, str(key))
+            if found is None:
+                newer = _installed_table()
+                known = sorted({*fields, *(newer["fields"].get(kind, {}) if newer else ())})
                 guess = _closest(str(key), known)
                 fix = f"did you mean '{guess}'?" if guess else f"remove it; the known fields are {', '.join(known)}."
                 raise PipelineSpecError(
                     _join(path, str(key)),
-                    f"is not a field of {_type_name(kind)} in databricks-sdk {table.SDK_VERSION}.",
+                    f"is not a field of {_type_name(kind)} in databricks-sdk {installed_sdk_version()}.",
                     fix,
                 )
-        for key in table.REQUIRED.get(kind, ()):
+            kinds[key] = found
+        if kind in table.FIELDS:
+            required = table.REQUIRED.get(kind, ())
+        else:
+            newer = _installed_table()
+            required = newer["required"].get(kind, ()) if newer else ()
+        for key in required:
             if value.get(key) is None:
                 raise PipelineSpecError(
                     _join(path, key),
@@ -96,14 +170,18 @@ def _check(value: Any, kind: str, path: str) -> None:
                     condition=_REQUIRED_CONDITIONS.get((kind, key)),
                 )
         for key, item in value.items():
-            _check(item, fields[key], _join(path, str(key)))
+            _check(item, kinds[key], _join(path, str(key)))
         return
-    values = table.ENUMS.get(kind)
+    values = _enum_values(kind, value)
     if values is not None:
         if value not in values:
             guess = _closest(str(value), list(values))
             hint = f"did you mean {guess!r}? Otherwise " if guess else ""
-            raise PipelineSpecError(where, f"unknown value {value!r}.", f"{hint}use one of {', '.join(values)}.")
+            raise PipelineSpecError(
+                where,
+                f"unknown value {value!r} ({kind} in databricks-sdk {installed_sdk_version()}).",
+                f"{hint}use one of {', '.join(values)}.",
+            )
         return
     if isinstance(value, (Mapping, list)) and kind != "any":
         raise PipelineSpecError(

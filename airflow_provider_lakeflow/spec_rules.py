@@ -100,8 +100,20 @@ def _check_table_configurations(definition: Mapping[str, Any]) -> None:
                 )
 
 
+#: Source types (``IngestionSourceType``) of database ingestion: CDC through a gateway, or query-based.
+DATABASE_SOURCE_TYPES = frozenset({"MANAGED_POSTGRESQL", "MYSQL", "ORACLE", "POSTGRESQL", "SQLSERVER", "TERADATA"})
+
+
+def _stated_source_type(definition: Mapping[str, Any]) -> str | None:
+    source_type = definition.get("source_type")
+    return str(source_type).upper() if isinstance(source_type, str) and source_type else None
+
+
 def _not_salesforce(definition: Mapping[str, Any]) -> str | None:
     """Why the spec alone shows that the source is not Salesforce, or None when it might be."""
+    source_type = _stated_source_type(definition)
+    if source_type is not None and source_type != "SALESFORCE":
+        return f"a {source_type} source (source_type)"
     if definition.get("ingestion_gateway_id"):
         return "a database through a gateway"
     if definition.get("connector_type"):
@@ -134,6 +146,50 @@ def check_salesforce_connection(spec: Mapping[str, Any], connection_type: str | 
             f"is for Salesforce, and connection '{spec[ID].get('connection_name')}' is {connection_type}.",
             "remove it.",
         )
+
+
+def _database(definition: Mapping[str, Any]) -> str | None:
+    """Why the spec alone shows that the pipeline ingests from a database, or None when it does not say."""
+    if definition.get("ingestion_gateway_id"):
+        return "a database through a gateway"
+    if definition.get("connector_type"):
+        return f"a database (connector_type {definition['connector_type']})"
+    if definition.get("ingest_from_uc_foreign_catalog"):
+        return "a foreign catalog"
+    source_type = _stated_source_type(definition)
+    if source_type in DATABASE_SOURCE_TYPES:
+        return f"a {source_type} database (source_type)"
+    return None
+
+
+def _check_table_names(definition: Mapping[str, Any]) -> None:
+    """A database pipeline lands no two tables of one name, whatever their source and destination schemas.
+
+    Databricks documents it among the database connectors' limitations; SaaS connectors land same-named tables in
+    different schemas (multi-destination pipelines), so a pipeline the spec does not show to be a database is left
+    alone here.
+    """
+    why = _database(definition)
+    if why is None:
+        return
+    seen: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for path, kind, body in _objects(definition):
+        if kind != "table":
+            continue
+        name = body.get("destination_table") or body.get("source_table")
+        if not isinstance(name, str) or not name:
+            continue
+        if name.lower() in seen:
+            first, other = seen[name.lower()]
+            theirs = f"{other.get('destination_catalog')}.{other.get('destination_schema')}"
+            raise PipelineSpecError(
+                f"{path}.destination_table",
+                f"lands a table named {name!r}, as {first.removeprefix(ID + '.')} does (in {theirs}); this pipeline "
+                f"ingests {why}, and a database pipeline cannot ingest two tables of one name, even from different "
+                "source schemas into different destination schemas.",
+                "give one of them a different destination_table, or ingest it with a second pipeline.",
+            )
+        seen[name.lower()] = (path, body)
 
 
 def _check_foreign_catalog(definition: Mapping[str, Any]) -> None:
@@ -178,7 +234,16 @@ def _check_ingestion(spec: Mapping[str, Any], definition: Mapping[str, Any]) -> 
     field = salesforce_formula_fields(definition)
     why = _not_salesforce(definition)
     if field and why:
-        raise PipelineSpecError(field, f"is for Salesforce, and this pipeline ingests {why}.", "remove it.")
+        fix = (
+            "remove it."
+            if "(source_type)" not in why
+            else (
+                "remove it; if the source is Salesforce, remove source_type instead (the workspace infers it from the "
+                "connection)."
+            )
+        )
+        raise PipelineSpecError(field, f"is for Salesforce, and this pipeline ingests {why}.", fix)
+    _check_table_names(definition)
     _check_foreign_catalog(definition)
     _check_source_configurations(definition)
     catalog = spec.get("catalog")

@@ -111,6 +111,7 @@ def change(base: Callable[[], dict[str, Any]], **edits: Any) -> Callable[[], dic
 
 
 TC0 = "ingestion_definition__objects__0__table__table_configuration"
+CURSOR = {"query_based_connector_config": {"cursor_columns": ["updated_at"]}}
 POLICY = {"auto_full_refresh_policy": {"enabled": True}}
 
 # (id, spec, field the operator names, documented condition or None, what the emulator's message names)
@@ -251,6 +252,46 @@ RULES: list[tuple[str, Callable[[], dict[str, Any]], str, str | None, str]] = [
         "Salesforce",
     ),
     (
+        "salesforce-formula-fields-with-another-source-type",
+        change(
+            saas, ingestion_definition__source_type="SERVICENOW", **{TC0: {"salesforce_include_formula_fields": True}}
+        ),
+        f"{OBJ0}.table.table_configuration.salesforce_include_formula_fields",
+        None,
+        "Salesforce",
+    ),
+    (
+        "same-table-name-from-two-source-schemas-cdc",
+        change(cdc, ingestion_definition__objects=[table(), table(source_schema="archive", destination_schema="old")]),
+        f"{ID}.objects[1].table.destination_table",
+        None,
+        "same name",
+    ),
+    (
+        "same-table-name-renamed-into-another-schema-query-based",
+        change(
+            query_based,
+            ingestion_definition__objects=[
+                table("orders", table_configuration=CURSOR),
+                table("orders_v2", source_schema="v2", destination_schema="v2", destination_table="ORDERS"),
+            ],
+        ),
+        f"{ID}.objects[1].table.destination_table",
+        None,
+        "same name",
+    ),
+    (
+        "same-table-name-on-a-database-source-type",
+        change(
+            saas,
+            ingestion_definition__source_type="MYSQL",
+            ingestion_definition__objects=[table(), table(source_schema="eu", destination_schema="eu")],
+        ),
+        f"{ID}.objects[1].table.destination_table",
+        None,
+        "same name",
+    ),
+    (
         "duplicate-destination-table",
         change(saas, ingestion_definition__objects=[table("Account"), table("Other", destination_table="account")]),
         f"{ID}.objects[1].table.destination_table",
@@ -352,6 +393,19 @@ def test_the_emulator_rejects_the_rule_with_its_condition(
         change(gateway, edition="advanced", channel="PREVIEW", photon=False),
         gdrive,
         change(gdrive, **{TC0: {"storage_mode": "APPEND_ONLY"}}),
+        change(saas, ingestion_definition__objects=[table("Account"), table("Account", destination_schema="eu")]),
+        change(
+            cdc,
+            ingestion_definition__objects=[
+                table(),
+                table(source_schema="archive", destination_schema="old", destination_table="archived_orders"),
+            ],
+        ),
+        change(
+            saas,
+            ingestion_definition__source_type="SALESFORCE",
+            **{TC0: {"salesforce_include_formula_fields": True}},
+        ),
     ],
     ids=[
         "query-based",
@@ -367,6 +421,9 @@ def test_the_emulator_rejects_the_rule_with_its_condition(
         "gateway-allowed-settings",
         "file-source-named-by-url",
         "file-source-storage-mode",
+        "saas-multi-destination-same-table-name",
+        "database-same-source-name-renamed",
+        "formula-fields-with-salesforce-source-type",
     ],
 )
 def test_specs_that_keep_the_rules_pass_both(w: WorkspaceClient, lakeflow_emulator: Any, make: Callable) -> None:

@@ -225,14 +225,14 @@ class Update:
         phases = list(PHASES)
         if self.fail_message or any(c.flow is None for c in self.conditions):
             phases = phases[:3]  # fails while initializing: the gateway/connection check
-        elif self.request.get("validate_only"):
+        elif self.lands_nothing:
             phases = phases[:4]
         t = 0.0
         for p in phases:
             self.starts.append(t)
             self.states.append(p)
             t += max(0.0, self.script.phase_seconds.get(p, 0.0))
-        self.continuous = self.continuous and not self.fail_message and not self.request.get("validate_only")
+        self.continuous = self.continuous and not self.fail_message and not self.lands_nothing
         self.end = math.inf if self.continuous else t
         self.outcome = "FAILED" if self.fail_message or self.conditions else self.script.outcome
         self.stopping_seconds = max(0.0, self.script.phase_seconds.get("STOPPING", 0.0))
@@ -265,6 +265,11 @@ class Update:
         return True
 
     # ---- wire shapes -------------------------------------------------------------------------------------------
+    @property
+    def lands_nothing(self) -> bool:
+        """A validate-only or test-only update: it checks the pipeline and updates no dataset."""
+        return bool(self.request.get("validate_only") or self.request.get("test_only"))
+
     def info(self, now: float, *, detail: bool) -> dict[str, Any]:
         """UpdateInfo; ``detail`` adds what only GetUpdate returns (config, mode)."""
         out: dict[str, Any] = {
@@ -291,7 +296,7 @@ class Update:
         p: list[tuple[float, str, Any]] = [(0.0, "create_update", None)]
         for state, start in zip(self.states, self.starts, strict=True):
             p.append((start, "update_progress", state))
-            if state == "SETTING_UP_TABLES" and not self.request.get("validate_only"):
+            if state == "SETTING_UP_TABLES" and not self.lands_nothing:
                 p.extend((start, "flow_definition", (f,)) for f in self.flows)
                 p.extend((start, "flow_progress", (f, "QUEUED")) for f in self.flows)
             elif state == "RUNNING":

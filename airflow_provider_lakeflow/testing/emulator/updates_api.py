@@ -19,6 +19,8 @@ _UPDATE_REQUEST_FIELDS = (
     "full_refresh_selection_by_path",
     "refresh_selection_by_path",
     "parameters",
+    "test_only",  # databricks-sdk 0.167+: a test-only update, echoed in UpdateInfo only when true
+    "test_options",
 )
 CAUSES = (
     "API_CALL",

@@ -92,6 +92,44 @@ def _objects(d: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+#: ``IngestionSourceType`` values (and connection types) of database ingestion.
+DATABASE_SOURCE_TYPES = frozenset({"MANAGED_POSTGRESQL", "MYSQL", "ORACLE", "POSTGRESQL", "SQLSERVER", "TERADATA"})
+
+
+def _stated_source_type(d: dict[str, Any]) -> str | None:
+    """The request's own ``source_type`` (output only on a real workspace, which infers it from the connection):
+    what the emulator goes by when it has no such connection."""
+    source_type = d.get("source_type")
+    return str(source_type).upper() if isinstance(source_type, str) and source_type else None
+
+
+def _is_database(d: dict[str, Any], connection_type: ConnectionTypes) -> bool:
+    if d.get("ingestion_gateway_id") or d.get("connector_type") or d.get("ingest_from_uc_foreign_catalog"):
+        return True
+    name = d.get("connection_name")
+    source = (connection_type(str(name)) if name else None) or _stated_source_type(d)
+    return source in DATABASE_SOURCE_TYPES
+
+
+def _check_table_names(d: dict[str, Any], connection_type: ConnectionTypes) -> None:
+    """Database connectors cannot ingest two tables of one name into one pipeline, even from different source
+    schemas (and so into different destination schemas); SaaS multi-destination pipelines may."""
+    if not _is_database(d, connection_type):
+        return
+    seen: dict[str, str] = {}
+    for path, kind, spec in _objects(d):
+        name = spec.get("destination_table") or spec.get("source_table")
+        if kind != "table" or not isinstance(name, str) or not name:
+            continue
+        if name.lower() in seen:
+            raise invalid(
+                f"{path}.destination_table: {seen[name.lower()]} and {path} both ingest a table named {name!r}; "
+                "a database pipeline cannot ingest two tables with the same name, even from different source "
+                "schemas. Give one of them a different destination_table."
+            )
+        seen[name.lower()] = path
+
+
 def _check_documented_rules(body: dict[str, Any], d: dict[str, Any], connection_type: ConnectionTypes) -> None:
     """The MANAGED_INGESTION_PIPELINE_SPEC_VALIDATION_ERROR sub-conditions, and the SDK-documented rules beside them."""
     top = d.get("table_configuration") or {}
@@ -104,6 +142,7 @@ def _check_documented_rules(body: dict[str, Any], d: dict[str, Any], connection_
         if cfg.get("salesforce_include_formula_fields") is not None:
             name = d.get("connection_name")
             ctype = connection_type(str(name)) if name else "not a connection"
+            ctype = ctype or _stated_source_type(d)
             if ctype is not None and ctype != "SALESFORCE":  # an unknown connection: not modelled, let it pass
                 raise invalid(
                     f"{field}.salesforce_include_formula_fields: is only supported for Salesforce sources "
@@ -245,6 +284,7 @@ def _check_ingestion(body: dict[str, Any], connection_type: ConnectionTypes) -> 
                 "different destination_table."
             )
         seen[dest] = field
+    _check_table_names(d, connection_type)
     _check_documented_rules(body, d, connection_type)
 
 
