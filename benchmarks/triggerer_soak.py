@@ -1,7 +1,7 @@
 """Soak: does a triggerer that runs our waits beside other providers' triggers keep its memory, round after round?
 
     python benchmarks/triggerer_soak.py [--rounds 30] [--ours 300] [--official 150] [--cycles 150]
-        [--update-seconds 1.5] [--poll 0.25] [--variants defaults,freeze-0.2]
+        [--update-seconds 2] [--poll 0.5] [--budget 2000] [--variants defaults,freeze-0.2]
 
 Issue 18: version 0.2 froze the heap (``gc.freeze()``) whenever 200 of our waits had settled. Freezing moves every
 live object of the process into the permanent generation, other providers' objects too, and those that later become
@@ -75,6 +75,19 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * _PAGE
+
+
+def _trimmed_rss_bytes() -> int:
+    """RSS once the C allocator has returned its free pages (glibc ``malloc_trim(0)``, every arena).
+
+    Freed memory that malloc keeps for reuse makes the raw RSS swing by megabytes from round to round, with how busy
+    the round was (more polls, more threads' arenas touched): noise ten times the goal. What cannot be given back is
+    memory still in use, so a leak shows in both readings; this one has the noise taken out.
+    """
+    import ctypes
+
+    ctypes.CDLL(None).malloc_trim(0)
+    return _rss_bytes()
 
 
 def _cycle_holding_trigger() -> type:
@@ -203,6 +216,7 @@ async def _soak(classes: dict[str, type], args: argparse.Namespace, freezer: Any
         result = {
             "round": k,
             "rss_bytes": _rss_bytes(),
+            "rss_trimmed_bytes": _trimmed_rss_bytes(),
             "frozen": gc.get_freeze_count(),
             "tracked": len(gc.get_objects()),
             "unreachable": unreachable,
@@ -224,7 +238,9 @@ def worker(args: argparse.Namespace) -> None:
         freezer.freeze()  # 0.2: after importing databricks-sdk
     gc.collect()
     with open(os.path.join(args.dir, "ready.json.tmp"), "w") as f:
-        json.dump({"rss_bytes": _rss_bytes(), "frozen": gc.get_freeze_count()}, f)
+        json.dump(
+            {"rss_bytes": _rss_bytes(), "rss_trimmed_bytes": _trimmed_rss_bytes(), "frozen": gc.get_freeze_count()}, f
+        )
     os.replace(os.path.join(args.dir, "ready.json.tmp"), os.path.join(args.dir, "ready.json"))
     asyncio.run(_soak(classes, args, freezer))
 
@@ -291,7 +307,12 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         env = {
             **os.environ,
             "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(
-                {"conn_type": "lakeflow", "host": url, "password": "emulator-token"}
+                {
+                    "conn_type": "lakeflow",
+                    "host": url,
+                    "password": "emulator-token",
+                    "extra": {"max_requests_per_second": args.budget},
+                }
             ),
             "AIRFLOW_CONN_DBX_OFFICIAL": json.dumps(
                 {
@@ -316,7 +337,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
                 with open(os.path.join(tmp, "ready.json")) as f:
                     ready = json.load(f)
                 print(
-                    f"  warmed up: RSS {ready['rss_bytes'] / MIB:.1f} MiB, {ready['frozen']} frozen objects",
+                    f"  warmed up: RSS {ready['rss_bytes'] / MIB:.1f} MiB "
+                    f"(trimmed {ready['rss_trimmed_bytes'] / MIB:.1f}), "
+                    f"{ready['frozen']:,} frozen objects",
                     flush=True,
                 )
                 setup_seconds = 2.0  # a first guess; then what the previous round's setup took
@@ -343,10 +366,11 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
                     r["polls_ours"] = sum(1 for q in seen if q.method == "GET" and "/updates/" in q.path)
                     r["polls_official"] = sum(1 for q in seen if q.path.endswith("/jobs/runs/get"))
                     rounds.append(r)
-                    previous = rounds[-2]["rss_bytes"] if k else ready["rss_bytes"]
+                    previous = (rounds[-2] if k else ready)["rss_trimmed_bytes"]
                     print(
-                        f"  round {k + 1:>2}: RSS {r['rss_bytes'] / MIB:7.1f} MiB "
-                        f"({(r['rss_bytes'] - previous) / MIB:+6.2f}), frozen {r['frozen']:>8,}, "
+                        f"  round {k + 1:>2}: RSS {r['rss_bytes'] / MIB:6.1f}, "
+                        f"trimmed {r['rss_trimmed_bytes'] / MIB:6.1f} MiB "
+                        f"({(r['rss_trimmed_bytes'] - previous) / MIB:+6.2f}), frozen {r['frozen']:>8,}, "
                         f"walked {r['tracked']:>8,}, collected {r['unreachable']:>6,}, freezes {r['freezes']:>3}, "
                         f"polls ours/official {r['polls_ours']}/{r['polls_official']}, "
                         f"{r['wall_seconds']:.1f}s, {_outcomes(r['outcomes'])}",
@@ -366,7 +390,8 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         "variant": variant,
         "ready": ready,
         "rounds": rounds,
-        "slope_mib": slope([(r["round"], r["rss_bytes"] / MIB) for r in half]),
+        "slope_mib": slope([(r["round"], r["rss_trimmed_bytes"] / MIB) for r in half]),
+        "slope_raw_mib": slope([(r["round"], r["rss_bytes"] / MIB) for r in half]),
         "slope_frozen": slope([(r["round"], r["frozen"]) for r in half]),
         "slope_tracked": slope([(r["round"], r["tracked"]) for r in half]),
         "log": log_path,
@@ -383,8 +408,15 @@ def main() -> int:
     parser.add_argument("--ours", type=int, default=300, help="our update waits per round")
     parser.add_argument("--official", type=int, default=150, help="official DatabricksExecutionTrigger waits per round")
     parser.add_argument("--cycles", type=int, default=150, help="cycle-holding triggers per round")
-    parser.add_argument("--update-seconds", type=float, default=1.5, help="how long each update / job run lasts")
-    parser.add_argument("--poll", type=float, default=0.25, help="poll interval of ours and the official trigger")
+    parser.add_argument("--update-seconds", type=float, default=2.0, help="how long each update / job run lasts")
+    parser.add_argument("--poll", type=float, default=0.5, help="poll interval of ours and the official trigger")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=2000,
+        help="our connection's max_requests_per_second, above the polls' demand (--ours / --poll) so that every wait "
+        "polls on its interval (the default budget, 50/s, would pace 300 waits to one poll each)",
+    )
     parser.add_argument("--hold-seconds", type=float, default=1.5, help="how long a cycle holder waits")
     parser.add_argument("--cycle-kib", type=int, default=64, help="the buffer each cycle holder's cycle keeps")
     parser.add_argument("--variants", default=",".join(VARIANTS))
@@ -435,9 +467,10 @@ def main() -> int:
             [
                 name,
                 len(r["rounds"]),
-                f"{r['ready']['rss_bytes'] / MIB:.1f}",
-                f"{first['rss_bytes'] / MIB:.1f} -> {last['rss_bytes'] / MIB:.1f}",
+                f"{r['ready']['rss_trimmed_bytes'] / MIB:.1f}",
+                f"{first['rss_trimmed_bytes'] / MIB:.1f} -> {last['rss_trimmed_bytes'] / MIB:.1f}",
                 f"{r['slope_mib']:+.3f}",
+                f"{r['slope_raw_mib']:+.3f}",
                 f"{first['frozen']:,} -> {last['frozen']:,}",
                 f"{r['slope_frozen']:+,.0f}",
                 f"{r['slope_tracked']:+,.0f}",
@@ -454,6 +487,7 @@ def main() -> int:
                 "RSS warmed up MiB",
                 "RSS round 1 -> last MiB",
                 "RSS slope MiB/round (2nd half)",
+                "untrimmed RSS slope",
                 "frozen objects round 1 -> last",
                 "frozen/round (2nd half)",
                 "walked objects/round (2nd half)",
