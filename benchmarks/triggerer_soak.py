@@ -9,7 +9,9 @@ unreachable reference cycles are never collected: a triggerer that runs for days
 the guard: one event loop, as on a triggerer, runs rounds of
 
 - ``--ours`` (300) ``LakeflowPipelineUpdateTrigger`` waits on pipeline updates lasting ``--update-seconds``, polling
-  every ``--poll`` seconds (connection of type ``lakeflow`` with a PAT),
+  every ``--poll`` seconds (connection of type ``lakeflow`` with a PAT; its ``max_requests_per_second`` is set to
+  ``--budget``, above the polls' demand, so that every wait polls on its interval: the default budget, 50 requests a
+  second, would pace 300 waits to about one poll each; it is a request budget, not a memory setting),
 - ``--official`` (150) ``DatabricksExecutionTrigger`` waits of apache-airflow-providers-databricks on job runs of the
   same length, polling as often (connection of type ``databricks`` with a PAT),
 - ``--cycles`` (150) ``CycleHoldingTrigger`` waits: another provider's trigger whose state is a reference cycle
@@ -17,11 +19,16 @@ the guard: one event loop, as on a triggerer, runs rounds of
   garbage collector can free it, as with any client object that refers back to its owner,
 
 all started the way Airflow's triggerer starts triggers (one task each, interleaved, yielding to the loop before each),
-each awaited until its first event and closed. After every round the worker drops the round's objects, runs
-``gc.collect()`` and only then reads its resident set size (``/proc/self/statm``), the frozen-object count
-(``gc.get_freeze_count()``) and the number of objects the collector tracks. The goal (issue 18): with the defaults,
-the least-squares slope of RSS over the second half of the rounds (the first half warms up pools and caches) is at
-most 0.05 MiB per round.
+each awaited until its first event and closed. The parent lengthens each round's updates and runs by the time it
+took to start them, so that each lasts at least ``--update-seconds`` after the hand-over. After every round the worker
+drops the round's objects, runs ``gc.collect()`` and only then reads its resident set size (``/proc/self/statm``),
+once as it is and once after glibc's ``malloc_trim(0)`` has returned the allocator's free pages to the system, the
+frozen-object count (``gc.get_freeze_count()``) and the number of objects the collector still walks
+(``gc.get_objects()``, which leaves out the frozen ones). The untrimmed RSS swings by megabytes from round to round
+with how busy the round was (freed memory malloc keeps for reuse): noise many times the goal. Memory still in use
+cannot be trimmed, so a leak shows in both readings. The goal (issue 18): with the defaults, the least-squares slope
+of the trimmed RSS over the second half of the rounds (the first half warms up pools and caches) is at most 0.05 MiB
+per round; the untrimmed slope is printed beside it.
 
 Variants, each in a fresh subprocess against a fresh emulator in yet another process
 (``python -m airflow_provider_lakeflow.testing.emulator``):
@@ -326,6 +333,10 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": args.log_level,
         }
+        if args.allocator == "malloc":
+            env["PYTHONMALLOC"] = "malloc"
+        else:
+            env.pop("PYTHONMALLOC", None)
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant, "--dir", tmp]
         for name in ("rounds", "official", "poll", "hold_seconds", "cycle_kib"):
             cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
@@ -411,6 +422,12 @@ def main() -> int:
     parser.add_argument("--update-seconds", type=float, default=2.0, help="how long each update / job run lasts")
     parser.add_argument("--poll", type=float, default=0.5, help="poll interval of ours and the official trigger")
     parser.add_argument(
+        "--allocator",
+        choices=("malloc", "pymalloc"),
+        default="malloc",
+        help="the workers' allocator for Python objects (PYTHONMALLOC); see the module docstring",
+    )
+    parser.add_argument(
         "--budget",
         type=float,
         default=2000,
@@ -441,7 +458,8 @@ def main() -> int:
         f"triggerer_soak: {args.rounds} rounds in one event loop, each {args.ours} of our update waits + "
         f"{args.official} official DatabricksExecutionTrigger waits + {args.cycles} triggers holding a "
         f"{args.cycle_kib} KiB reference cycle for {args.hold_seconds}s; updates/runs {args.update_seconds}s, "
-        f"poll {args.poll}s; gc.collect() before each RSS reading; emulator in a separate process"
+        f"poll {args.poll}s, our request budget {args.budget:g}/s, allocator {args.allocator}; gc.collect() before "
+        "each RSS reading; emulator in a separate process"
     )
     print(f"machine: {machine()}")
     print(f"versions: {versions()}\n")
