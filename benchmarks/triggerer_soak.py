@@ -26,9 +26,14 @@ once as it is and once after glibc's ``malloc_trim(0)`` has returned the allocat
 frozen-object count (``gc.get_freeze_count()``) and the number of objects the collector still walks
 (``gc.get_objects()``, which leaves out the frozen ones). The untrimmed RSS swings by megabytes from round to round
 with how busy the round was (freed memory malloc keeps for reuse): noise many times the goal. Memory still in use
-cannot be trimmed, so a leak shows in both readings. The goal (issue 18): with the defaults, the least-squares slope
-of the trimmed RSS over the second half of the rounds (the first half warms up pools and caches) is at most 0.05 MiB
-per round; the untrimmed slope is printed beside it.
+cannot be trimmed, so a leak shows in both readings. The workers run with ``PYTHONMALLOC=malloc`` (``--allocator
+pymalloc`` keeps CPython's own small-object allocator): pymalloc gives memory back only in whole 1 MiB arenas, so one
+busy round (more cyclic garbage from the neighbours before a full collection) leaves a step of a megabyte in the
+trimmed RSS too, a high-water mark rather than a leak, which is enough to tip a 15-round slope over the goal; with
+malloc, freed objects go back page by page. Neither allocator changes what leaks: an unreachable frozen cycle is
+never freed by either. The goal (issue 18): with the defaults, the least-squares slope of the trimmed RSS over the
+second half of the rounds (the first half warms up pools and caches) is at most 0.05 MiB per round; the untrimmed
+slope is printed beside it.
 
 Variants, each in a fresh subprocess against a fresh emulator in yet another process
 (``python -m airflow_provider_lakeflow.testing.emulator``):
@@ -88,8 +93,8 @@ def _trimmed_rss_bytes() -> int:
     """RSS once the C allocator has returned its free pages (glibc ``malloc_trim(0)``, every arena).
 
     Freed memory that malloc keeps for reuse makes the raw RSS swing by megabytes from round to round, with how busy
-    the round was (more polls, more threads' arenas touched): noise ten times the goal. What cannot be given back is
-    memory still in use, so a leak shows in both readings; this one has the noise taken out.
+    the round was: noise many times the goal. What cannot be given back is memory still in use, so a leak shows in
+    both readings; this one has most of the noise taken out.
     """
     import ctypes
 
@@ -255,11 +260,20 @@ def worker(args: argparse.Namespace) -> None:
 # ============================================================================================ parent
 def slope(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of y over x."""
+    return fit(points)[0]
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of y over x and its standard error (how far round-to-round noise alone moves it)."""
     n = len(points)
     mx = sum(x for x, _ in points) / n
     my = sum(y for _, y in points) / n
     sxx = sum((x - mx) ** 2 for x, _ in points)
-    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
+    if not sxx:
+        return 0.0, 0.0
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    residuals = sum((y - my - b * (x - mx)) ** 2 for x, y in points)
+    return b, (residuals / (n - 2) / sxx) ** 0.5 if n > 2 else 0.0
 
 
 class RoundSetup:
@@ -402,6 +416,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
         "ready": ready,
         "rounds": rounds,
         "slope_mib": slope([(r["round"], r["rss_trimmed_bytes"] / MIB) for r in half]),
+        "slope_mib_stderr": fit([(r["round"], r["rss_trimmed_bytes"] / MIB) for r in half])[1],
         "slope_raw_mib": slope([(r["round"], r["rss_bytes"] / MIB) for r in half]),
         "slope_frozen": slope([(r["round"], r["frozen"]) for r in half]),
         "slope_tracked": slope([(r["round"], r["tracked"]) for r in half]),
@@ -487,7 +502,7 @@ def main() -> int:
                 len(r["rounds"]),
                 f"{r['ready']['rss_trimmed_bytes'] / MIB:.1f}",
                 f"{first['rss_trimmed_bytes'] / MIB:.1f} -> {last['rss_trimmed_bytes'] / MIB:.1f}",
-                f"{r['slope_mib']:+.3f}",
+                f"{r['slope_mib']:+.3f} ± {r['slope_mib_stderr']:.3f}",
                 f"{r['slope_raw_mib']:+.3f}",
                 f"{first['frozen']:,} -> {last['frozen']:,}",
                 f"{r['slope_frozen']:+,.0f}",
@@ -504,7 +519,7 @@ def main() -> int:
                 "rounds",
                 "RSS warmed up MiB",
                 "RSS round 1 -> last MiB",
-                "RSS slope MiB/round (2nd half)",
+                "RSS slope MiB/round (2nd half) ± std. error",
                 "untrimmed RSS slope",
                 "frozen objects round 1 -> last",
                 "frozen/round (2nd half)",
