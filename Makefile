@@ -70,25 +70,24 @@ test-af2: $(VENV2)/.installed
 test: lint test-af3 test-af2 release-check
 
 # Airflow 3.1 and 3.2: what differs between minors, not the whole suite. The task lifecycle through dag.test() (run
-# operator in the worker and deferred, a retry that reconnects, a deferrable sensor), deferred waits and a user's kill
-# through a real scheduler and triggerer, a watcher firing DAG runs, and the version notes in the task log.
-# Each target has its own environment and pytest run, so the two can run side by side (make -j).
+# operator in the worker and deferred, a retry that reconnects, a deferred timeout, a deferrable sensor), deferred
+# waits through a real scheduler and triggerer that is restarted and a user's kill (test_kill_by_cancellation), a
+# watcher firing DAG runs, and the version notes in the logs. Each target has its own environment and pytest run, so
+# the two can run side by side (make -j).
 MATRIX_TESTS := \
 	"tests/test_run_operator.py::test_run_succeeds_and_pushes_xcoms" \
 	"tests/test_run_operator.py::test_retry_reconnects_to_the_update_it_started[deferred]" \
 	"tests/test_run_operator.py::test_timeout_stops_the_update_and_fails[deferred]" \
 	"tests/test_sensor_and_trigger.py::test_sensor_waits_for_latest_update[lf_sensor_deferred]" \
 	tests/test_version_notes.py \
-	"tests/test_real_triggerer.py::test_deferred_runs_succeed_through_the_real_triggerer" \
+	tests/test_kill_by_cancellation.py \
 	"tests/test_event_driven.py::test_three_updates_from_outside_airflow_run_the_dag_three_times"
-# The real triggerer's fan-out: 50 concurrent waits prove scale on 3.3; on the older minors a few prove the path.
-MATRIX_ENV := LAKEFLOW_SOAK_TRIGGERS=5
 
 test-af31: $(VENV31)/.installed
-	$(MATRIX_ENV) $(VENV31)/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS)
+	$(VENV31)/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS)
 
 test-af32: $(VENV32)/.installed
-	$(MATRIX_ENV) $(VENV32)/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS)
+	$(VENV32)/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS)
 
 # Release readiness: an sdist and a wheel that twine accepts, and a wheel that installs into a clean virtual
 # environment where Airflow lists the provider.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import weakref
 from typing import Any
 
 #: The trigger runner's main coroutine on Airflow 3.1 and 3.2 (``asyncio.run(TriggerRunner().arun())``): while it
@@ -26,9 +27,25 @@ from typing import Any
 RUNNER_LOOP = "TriggerRunner.arun"
 
 
+#: Per event loop: the runner's main task, or None when it had ended (or never ran) at the first look. A shutdown
+#: cancels every trigger at once; each must not scan all of the loop's tasks again.
+_RUNNER: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.ref[asyncio.Task] | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def triggerer_stopping() -> bool:
     """True once the triggerer's main loop has ended (or outside a triggerer): cancellations are then a shutdown's."""
-    return not any(getattr(task.get_coro(), "__qualname__", None) == RUNNER_LOOP for task in asyncio.all_tasks())
+    loop = asyncio.get_running_loop()
+    if loop not in _RUNNER:
+        runner = next(
+            (task for task in asyncio.all_tasks(loop) if getattr(task.get_coro(), "__qualname__", "") == RUNNER_LOOP),
+            None,
+        )
+        _RUNNER[loop] = None if runner is None else weakref.ref(runner)
+    ref = _RUNNER[loop]
+    runner = None if ref is None else ref()
+    return runner is None or runner.done()
 
 
 def timed_out(trigger: Any) -> bool:
