@@ -186,7 +186,8 @@ def test_three_updates_from_outside_airflow_run_the_dag_three_times(env):
     time.sleep(4 * POLL)  # room for a duplicate to show up
     runs = env.runs("lf_event_updates")
     assert len(runs) == 3, runs
-    env.wait("the runs to finish", lambda: all(s == "success" for _, s in env.runs("lf_event_updates")), 90)
+    # Airflow 3.1-3.2 take seconds longer than 3.3 to start each task (make test-af31 / test-af32 run this test).
+    env.wait("the runs to finish", lambda: all(s == "success" for _, s in env.runs("lf_event_updates")), 180)
     payloads = env.triggering_payloads("lf_event_updates")
     assert [p["update_id"] for _, p in payloads] == started
     assert len({run_id for run_id, _ in payloads}) == 3  # one run per update, each naming its own

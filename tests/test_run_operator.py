@@ -123,7 +123,9 @@ def test_active_update_policy_cancel(airflow_db, lakeflow_emulator, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_timeout_stops_the_update_and_fails(airflow_db, lakeflow_emulator, mode, capfd):
     pipeline_id = make_pipeline("sales")
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=10)
+    # The stop ends the update, so its length costs nothing; it must outlast resuming the deferred task, which took
+    # over 50 s on Airflow 3.2 on a loaded two-core machine (dag.test() starts tasks seconds slower there).
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=60)
     dag_run = run_dag(f"lf_timeout_{mode}", pipeline_name="sales")
     assert task_state(dag_run, "run") == "failed"
     assert lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}/stop$", method="POST")

@@ -60,8 +60,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
     :param poll_interval: seconds between polls.
     :param timeout: longest wait (seconds or timedelta); on expiry the update is stopped (whatever
         ``cancel_on_kill`` says) and the task fails.
-    :param cancel_on_kill: stop the update when the task is killed (``on_kill``, and the trigger's ``on_kill`` on
-        Airflow 3.3) or runs into ``execution_timeout``.
+    :param cancel_on_kill: stop the update when the task is killed (``on_kill``; while deferred, through the
+        trigger on Airflow 3.1 and later, and on 2.11 not at all, which the task log says when it defers) or runs
+        into ``execution_timeout``.
     :param progress_interval: while the update runs, read per-table progress from the event log at most this often
         (seconds; one extra request each time); ``None`` turns it off.
     :param asset_alias: publish one Airflow Asset per table the update landed, through an ``AssetAlias`` of this
@@ -285,8 +286,12 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             # Check once before deferring: an update that already ended needs no triggerer round trip.
             update = hook.run(ops.get_update(pipeline_id, update_id))
             if update.get("state") not in ops.TERMINAL_UPDATE_STATES:
+                from airflow_provider_lakeflow.airflow_versions import kill_note
                 from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
+                note = kill_note(pipeline_id, update_id) if self.cancel_on_kill else None
+                if note:
+                    self.log.warning(note)
                 self.defer(
                     trigger=LakeflowPipelineUpdateTrigger(
                         pipeline_id=pipeline_id,

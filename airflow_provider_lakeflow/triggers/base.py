@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_lakeflow.airflow_versions import KILL_BY_CANCELLATION
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
@@ -42,7 +44,8 @@ class LakeflowPollingTrigger(BaseTrigger):
         """Stop what the wait watches; called only after a user's kill (see :meth:`on_kill`)."""
 
     async def on_kill(self) -> None:
-        """Airflow 3.3: stop the remote work when a user killed the task, never when the trigger was reassigned.
+        """Airflow 3.3 (and 3.1-3.2 through :meth:`run`): stop the remote work when a user killed the task, never when
+        the trigger was reassigned.
 
         Airflow 3.3.2 also calls ``on_kill`` on a triggerer that lost a trigger to another triggerer (it missed
         heartbeats past the health-check threshold and came back); :mod:`~airflow_provider_lakeflow.triggers.user_kill`
@@ -60,12 +63,20 @@ class LakeflowPollingTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
-        async with hook.session_scope():
-            try:
-                config = await hook.aconfig()
-                status, state, message = await hook.arun(self.wait(config.host))
-            except Exception as exc:
-                status, state, message = "error", None, f"{type(exc).__name__}: {exc}"
+        try:
+            async with hook.session_scope():
+                try:
+                    config = await hook.aconfig()
+                    status, state, message = await hook.arun(self.wait(config.host))
+                except Exception as exc:
+                    status, state, message = "error", None, f"{type(exc).__name__}: {exc}"
+        except asyncio.CancelledError:
+            # Airflow 3.1-3.2 cancel a killed task's trigger but call no on_kill: handle the kill here.
+            if KILL_BY_CANCELLATION and self.stops_on_kill():
+                from airflow_provider_lakeflow.triggers.cancelled_wait import after_cancellation
+
+                await after_cancellation(self)
+            raise
         yield TriggerEvent({"status": status, **self.identity(), "state": state, "message": message})
 
 

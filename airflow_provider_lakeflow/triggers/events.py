@@ -161,6 +161,11 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Without shared streams (Airflow before 3.3): this watcher's own poll; the cursor is saved as it moves."""
+        from airflow_provider_lakeflow.airflow_versions import watcher_note
+
+        note = watcher_note(repr(self))
+        if note:
+            self.log.warning(note)
         async for snapshot in poll_forever(
             databricks_conn_id=self.databricks_conn_id,
             pipeline_id=self.pipeline_id,

@@ -19,8 +19,9 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
     :param end_time: absolute deadline in epoch seconds, or None; serialized as is, so a triggerer restart keeps it.
     :param success_states: states that yield a "success" event.
     :param failure_states: states that yield a "failed" event, whose message carries the event log's errors.
-    :param cancel_on_kill: on Airflow 3.3, stop the update when a user kills the deferred task (``on_kill``); never
-        when the wait moved to another triggerer (the task is still deferred) or the task's state cannot be read.
+    :param cancel_on_kill: on Airflow 3.1 and later, stop the update when a user kills the deferred task (3.3:
+        ``on_kill``; 3.1-3.2: the trigger's cancellation); never when the wait moved to another triggerer (the task is
+        still deferred), the triggerer shuts down, or the task's state cannot be read.
     :param progress_interval: read per-table progress from the event log at most this often while RUNNING; None: never.
 
     Yields one event ``{"status": "success" | "failed" | "timeout" | "error", "pipeline_id", "update_id", "state",
