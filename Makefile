@@ -27,11 +27,13 @@ $(VENV3)/.installed: pyproject.toml
 	$(VENV3)/bin/pip install $(PIP_FLAGS) -e ".[dev,openlineage]" "apache-airflow==$(AIRFLOW3)" "databricks-sdk==$(SDK)"
 	touch $@
 
-# Airflow 2.11 needs SQLAlchemy < 2, so it lives in its own environment.
+# Airflow 2.11 needs SQLAlchemy < 2, so it lives in its own environment; and cryptography < 51, whose MultiFernet
+# Airflow 2.11 cannot mark (every connection with a password fails once airflow.cfg has a fernet_key).
+PINS2 := "sqlalchemy<2" "cryptography<51"
 $(VENV2)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV2)
 	$(VENV2)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[testing,openlineage]" "apache-airflow==$(AIRFLOW2)" "sqlalchemy<2" "databricks-sdk==$(SDK)"
+	$(VENV2)/bin/pip install $(PIP_FLAGS) -e ".[testing,openlineage]" "apache-airflow==$(AIRFLOW2)" $(PINS2) "databricks-sdk==$(SDK)"
 	touch $@
 
 $(VENV31)/.installed: pyproject.toml
