@@ -18,7 +18,7 @@ VENV_BENCH := .venv-bench
 VENV_SDK_LATEST := .venv-sdk-latest
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo demo-events test lint test-af3 test-af2 test-af31 test-af32 test-sdk-latest venvs clean release-check bench \
+.PHONY: demo demo-events test lint test-af3 test-af2 test-af3-parallel test-af3-serial test-af2-parallel test-af2-serial test-af31 test-af32 test-sdk-latest venvs clean release-check bench \
 	bench-budget bench-soak
 
 $(VENV3)/.installed: pyproject.toml
@@ -50,7 +50,7 @@ $(VENV32)/.installed: pyproject.toml
 		"databricks-sdk==$(SDK)"
 	touch $@
 
-venvs: $(VENV3)/.installed $(VENV2)/.installed
+venvs: $(VENV3)/.installed $(VENV2)/.installed $(VENV31)/.installed $(VENV32)/.installed $(VENV_SDK_LATEST)/.installed
 
 demo: $(VENV3)/.installed
 	$(VENV3)/bin/python -m airflow_provider_lakeflow.testing.demo
@@ -68,27 +68,33 @@ lint: $(VENV3)/.installed
 # Most tests wait on remote timelines rather than compute, so they run in parallel (pytest-xdist, whole files per
 # worker); tests marked `serial` (timing measurements, whole Airflow stacks; see tests/conftest.py) run alone after.
 # Exit code 5 (nothing selected) is not a failure: a phase may select nothing on one Airflow version.
-PYTEST_WORKERS ?= 4
-PYTEST_PARALLEL = -q -m "not serial" -n $(PYTEST_WORKERS) --dist loadfile
-PYTEST_SERIAL = -q -m serial -p no:xdist
+PYTEST_WORKERS ?= 3
+PYTEST_PARALLEL = -q -p no:cacheprovider -m "not serial" -n $(PYTEST_WORKERS) --dist loadfile
+PYTEST_SERIAL = -q -p no:cacheprovider -m serial -p no:xdist
 
-define pytest_phases
-	$(1)/bin/python -m pytest $(PYTEST_PARALLEL) $(2) || [ $$? -eq 5 ]
-	$(1)/bin/python -m pytest $(PYTEST_SERIAL) $(2) || [ $$? -eq 5 ]
-endef
+test-af3: test-af3-parallel test-af3-serial
+test-af2: test-af2-parallel test-af2-serial
 
-test-af3: $(VENV3)/.installed
-	$(call pytest_phases,$(VENV3))
+test-af3-parallel: $(VENV3)/.installed
+	$(VENV3)/bin/python -m pytest $(PYTEST_PARALLEL) || [ $$? -eq 5 ]
+test-af3-serial: $(VENV3)/.installed
+	$(VENV3)/bin/python -m pytest $(PYTEST_SERIAL) || [ $$? -eq 5 ]
+test-af2-parallel: $(VENV2)/.installed
+	$(VENV2)/bin/python -m pytest $(PYTEST_PARALLEL) || [ $$? -eq 5 ]
+test-af2-serial: $(VENV2)/.installed
+	$(VENV2)/bin/python -m pytest $(PYTEST_SERIAL) || [ $$? -eq 5 ]
 
-test-af2: $(VENV2)/.installed
-	$(call pytest_phases,$(VENV2))
-
+# What CI runs (.ci/run). The environments are built side by side (mostly downloads). Then what measures nothing
+# runs side by side: lint, the parallel phases of 3.3 and 2.11, the newest SDK, the release check. Then each phase
+# that measures time or starts whole Airflow stacks runs alone: 3.3's and 2.11's serial tests, then 3.1 and 3.2.
 test:
-	$(MAKE) -j4 venvs
-	$(MAKE) lint
-	$(MAKE) test-af3
-	$(MAKE) test-af2
-	$(MAKE) release-check
+	$(MAKE) -j5 venvs
+	$(MAKE) -j3 -O lint test-af3-parallel test-af2-parallel
+	$(MAKE) -j2 -O test-sdk-latest release-check
+	$(MAKE) test-af3-serial
+	$(MAKE) test-af2-serial
+	$(MAKE) test-af31
+	$(MAKE) test-af32
 
 # The spec and emulator tests with the newest databricks-sdk (the field table is generated from the minimum, $(SDK),
 # and is only a floor): newer fields pass, typos fail naming the installed release, the emulator's answers parse
@@ -104,7 +110,7 @@ $(VENV_SDK_LATEST)/.installed: pyproject.toml
 test-sdk-latest: $(VENV_SDK_LATEST)/.installed
 	$(VENV_SDK_LATEST)/bin/pip install $(PIP_FLAGS) --upgrade databricks-sdk
 	$(VENV_SDK_LATEST)/bin/python -c "import databricks.sdk.version as v; print('databricks-sdk', v.__version__)"
-	$(VENV_SDK_LATEST)/bin/python -m pytest -q $(SDK_LATEST_TESTS)
+	$(VENV_SDK_LATEST)/bin/python -m pytest -q -p no:cacheprovider -n 2 $(SDK_LATEST_TESTS)
 
 # Airflow 3.1 and 3.2: what differs between minors, not the whole suite. The task lifecycle through dag.test() (run
 # operator in the worker and deferred, a retry that reconnects, a deferred timeout, a deferrable sensor), deferred
