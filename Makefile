@@ -9,7 +9,8 @@ VENV2 := .venv-af2
 VENV_BENCH := .venv-bench
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo demo-events test lint test-af3 test-af2 venvs clean release-check bench bench-budget
+.PHONY: demo demo-events test lint test-af3 test-af2 venvs clean release-check bench bench-budget \
+	demo-ui test-ui test-ui-browser ui-bundle ui-bundle-check
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
@@ -82,6 +83,33 @@ bench-budget: $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python benchmarks/triggerer_scale.py --triggers 10000 --poll 10 --update-seconds 60 \
 		--budget 2000 --variants ours,floor
 	$(VENV_BENCH)/bin/python benchmarks/workspace_budget.py
+
+# --- The Lakeflow views in Airflow's UI (issue 21) ---------------------------------------------------------------------
+UI_WWW := airflow_provider_lakeflow/ui/www
+UI_BUNDLE := $(UI_WWW)/dist/main.umd.cjs
+
+# Local Airflow 3 (api-server, scheduler, dag-processor, triggerer) against the emulator, with the example DAGs running.
+demo-ui: $(VENV3)/.installed
+	$(VENV3)/bin/python -m airflow_provider_lakeflow.ui.demo
+
+# The plugin's registration on both Airflow lines, and the views' API through the real api-server app.
+test-ui: $(VENV3)/.installed $(VENV2)/.installed
+	$(VENV3)/bin/python -m pytest -q tests_ui --ignore=tests_ui/test_browser.py
+	$(VENV2)/bin/python -m pytest -q tests_ui/test_plugin_registration.py
+
+# Headless Chromium (Debian's package) through Playwright against a real Airflow and the emulator; saves screenshots.
+test-ui-browser: $(VENV3)/.installed
+	command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
+	$(VENV3)/bin/python -c "import playwright" 2> /dev/null || $(VENV3)/bin/pip install $(PIP_FLAGS) "playwright==1.65.3"
+	$(VENV3)/bin/python -m pytest -q -s tests_ui/test_browser.py
+
+# Rebuild the committed bundle from its sources (npm packages pinned by the lockfile).
+ui-bundle:
+	cd $(UI_WWW) && npm ci --no-audit --no-fund && npm run build
+
+# CI: the committed bundle is exactly what the sources build.
+ui-bundle-check: ui-bundle
+	git diff --exit-code -- $(UI_BUNDLE)
 
 clean:
 	rm -rf $(VENV3) $(VENV2) .pytest_cache .mypy_cache .ruff_cache
