@@ -68,6 +68,7 @@ class LocalAirflow:
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin,{VIEWER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
@@ -84,7 +85,12 @@ class LocalAirflow:
 
     def cli(self, *args: str, timeout: float = 180) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
         )
         if done.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -98,6 +104,8 @@ class LocalAirflow:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Not the source checkout: its *.egg-info would be a second copy of the package's entry points.
+            cwd=self.home,
         )
 
     def log(self, name: str) -> str:
@@ -147,7 +155,7 @@ class LocalAirflow:
         self.env = self._environment()
         self.cli("db", "migrate", timeout=600)
         self._pipelines()
-        self._start("api-server", "api-server", "--port", str(self.port))
+        self._start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(self.port))
         self._wait(
             "the api-server", lambda: urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=5), 180
         )
