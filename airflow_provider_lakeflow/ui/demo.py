@@ -18,6 +18,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 USER, PASSWORD = "admin", "admin"
 VIEWER, VIEWER_PASSWORD = "viewer", "viewer"
@@ -162,15 +163,42 @@ class LocalAirflow:
         self._start("dag-processor", "dag-processor")
         self._start("triggerer", "triggerer")
         self._start("scheduler", "scheduler")
-        self._wait("the demo DAGs to be parsed", lambda: "lakeflow_ui_demo_failure" in self.cli("dags", "list"), 300)
+        self._wait(
+            "the demo DAGs to be parsed",
+            lambda: all(
+                self.rest("GET", f"/dags/{d}")["dag_id"] for d in ("lakeflow_ui_demo", "lakeflow_ui_demo_failure")
+            ),
+            300,
+        )
         return self
 
+    def rest(self, method: str, path: str, body: dict | None = None) -> Any:
+        """Airflow's REST API as the admin user (the same API the UI calls)."""
+        if not getattr(self, "_token", None):
+            login = urllib.request.Request(
+                f"{self.url}/auth/token",
+                data=json.dumps({"username": USER, "password": PASSWORD}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(login, timeout=60) as answer:
+                self._token = json.load(answer)["access_token"]
+        request = urllib.request.Request(
+            f"{self.url}/api/v2{path}",
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.load(answer)
+
     def trigger(self, dag_id: str) -> str:
-        out = self.cli("dags", "trigger", dag_id, "-o", "json")
-        return json.loads(out[out.index("[") :])[0]["dag_run_id"]
+        run = self.rest("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None})
+        return run["dag_run_id"]
 
     def task_state(self, dag_id: str, run_id: str, task_id: str = "run") -> str:
-        return self.cli("tasks", "state", dag_id, task_id, run_id).strip().splitlines()[-1]
+        ti = self.rest("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
+        return ti.get("state") or ""
 
     def stop(self) -> None:
         for proc in self.procs.values():
