@@ -56,8 +56,11 @@ def page():
             args=FLAGS,
             viewport=LAPTOP,
         )
+        page = context.pages[0] if context.pages else context.new_page()
+        # Generous: on a loaded 2-core machine Airflow's UI takes a while to build its first page.
+        page.set_default_timeout(120_000)
         try:
-            yield context.pages[0] if context.pages else context.new_page()
+            yield page
         finally:
             context.close()
 
@@ -85,6 +88,14 @@ def wait_for_state(airflow, dag_id: str, run_id: str, states: set[str], timeout:
 
 
 def test_lakeflow_views_in_a_real_browser(airflow, page):
+    try:
+        walk_through(airflow, page)
+    except BaseException:
+        shot(page, "failure")  # what the browser showed when it went wrong
+        raise
+
+
+def walk_through(airflow, page) -> None:
     started = time.time()
     ok_run = airflow.trigger("lakeflow_ui_demo")
     failed_run = airflow.trigger("lakeflow_ui_demo_failure")

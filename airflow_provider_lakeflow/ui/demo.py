@@ -74,6 +74,8 @@ class LocalAirflow:
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
+            # A busy laptop's api-server (SQLite, one worker) can take longer than the 5 s default to start a task.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(
@@ -81,6 +83,9 @@ class LocalAirflow:
             ),
         }
         env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
+        # The components import the installed package. A PYTHONPATH at a source checkout would also expose its
+        # *.egg-info: a second copy of the entry points, which Airflow reports as a plugin import error.
+        env.pop("PYTHONPATH", None)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         return env
 
