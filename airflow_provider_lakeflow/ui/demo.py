@@ -57,8 +57,10 @@ class LocalAirflow:
                 target.symlink_to(source)
         passwords = self.home / "passwords.json"
         passwords.write_text(json.dumps({USER: PASSWORD, VIEWER: VIEWER_PASSWORD}))
+        # A clean Airflow configuration: none of the caller's AIRFLOW__* settings or connections leak in.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
         env = {
-            **os.environ,
+            **inherited,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
