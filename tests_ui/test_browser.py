@@ -140,10 +140,13 @@ def walk_through(airflow, page) -> None:
     assert page.locator("[data-testid='lakeflow-failure-fix']").inner_text().strip()
     shot(page, "03-failed-update-category-and-fix")
 
-    # The Lakeflow page: both pipelines, each with its timeline.
+    # The Lakeflow page: both pipelines, each with its timeline (once the first run has pushed its rows).
+    wait_for_state(airflow, "lakeflow_ui_demo", ok_run, {"success"}, timeout=180)
     page.goto(f"{airflow.url}/plugin/lakeflow")
     page.locator("[data-testid='lakeflow-timeline']").first.wait_for(timeout=60_000)
     assert page.locator("[data-testid='lakeflow-pipeline']").count() == 2
+    chart = page.locator("[data-testid='lakeflow-rows-chart']")
+    assert chart.count() == 2  # both runs reported rows per table
     shot(page, "04-pipelines-page-timeline")
     page.locator("[data-testid='lakeflow-failed-filter']").check()
     page.wait_for_function(
@@ -155,5 +158,6 @@ def walk_through(airflow, page) -> None:
     page.evaluate("() => localStorage.setItem('theme', 'dark')")
     page.reload()
     page.locator("[data-lakeflow-theme='dark']").first.wait_for(timeout=60_000)
+    page.locator("[data-testid='lakeflow-timeline']").first.wait_for(timeout=60_000)
     shot(page, "06-pipelines-page-dark")
     print(f"browser test took {time.time() - started:.0f} s")
