@@ -20,7 +20,7 @@ function Timeline({ updates }) {
   const width = 600;
   const x = (t) => 8 + ((t - min) / (max - min)) * (width - 16);
   return (
-    <svg viewBox={`0 0 ${width} 46`} width="100%" height="46" role="img" aria-label="Timeline of recent updates" data-testid="lakeflow-timeline">
+    <svg viewBox={`0 0 ${width} 46`} style={{ display: "block", maxWidth: width, width: "100%" }} role="img" aria-label="Timeline of recent updates" data-testid="lakeflow-timeline">
       <line x1="8" x2={width - 8} y1="30" y2="30" stroke="var(--lf-border)" />
       {points.map((u, i) => {
         const left = x(starts[i]);
@@ -45,13 +45,15 @@ function RowsChart({ updates }) {
   const width = 600;
   const height = 120;
   const max = Math.max(...values, 1);
-  const x = (i) => (ordered.length === 1 ? width / 2 : 30 + (i / (ordered.length - 1)) * (width - 40));
+  // One update: its points on the left, where the next updates will follow.
+  const x = (i) => (ordered.length === 1 ? 60 : 60 + (i / (ordered.length - 1)) * (width - 80));
   const y = (v) => height - 16 - (v / max) * (height - 28);
   return (
     <div>
-      <svg viewBox={`0 0 ${width} ${height}`} width="100%" height={height} role="img" aria-label="Rows per table over time" data-testid="lakeflow-rows-chart">
-        <text x="2" y="12" fontSize="10" fill="var(--lf-muted)">{formatRows(max)}</text>
-        <line x1="28" x2={width - 8} y1={height - 16} y2={height - 16} stroke="var(--lf-border)" />
+      <svg viewBox={`0 0 ${width} ${height}`} style={{ display: "block", maxWidth: width, width: "100%" }} role="img" aria-label="Rows per table over time" data-testid="lakeflow-rows-chart">
+        <text x="2" y="16" fontSize="10" fill="var(--lf-muted)">{formatRows(max)} rows</text>
+        <text x="2" y={height - 18} fontSize="10" fill="var(--lf-muted)">0</text>
+        <line x1="40" x2={width - 8} y1={height - 16} y2={height - 16} stroke="var(--lf-border)" />
         {tables.map((table, s) => {
           const pts = ordered
             .map((u, i) => (typeof u.rows?.[table] === "number" ? [x(i), y(u.rows[table])] : null))
