@@ -15,10 +15,10 @@ from urllib.parse import urlparse
 
 from airflow_provider_lakeflow.hooks import LakeflowHook, api
 
-#: Shortest reuse of a running update's account (seconds); a deferred task's poll interval raises it.
+#: Shortest reuse of a running update's account (seconds), however fast the task polls.
 MIN_REFRESH_SECONDS = 5.0
-#: Longest reuse of a running update's account: the page should still move.
-MAX_REFRESH_SECONDS = 30.0
+#: A running update whose poll interval is not known (a task waiting in its worker): the operators' default.
+UNKNOWN_POLL_REFRESH_SECONDS = 30.0
 FINISHED_REFRESH_SECONDS = 300.0
 CACHE_ENTRIES = 256
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
@@ -30,11 +30,15 @@ class WorkspaceReadError(Exception):
 
 
 def refresh_seconds(poll_interval: Any) -> float:
+    """How long a running update's account is reused: the deferred task's poll interval, never under 5 seconds.
+
+    So a page left open reads the workspace no more often than the triggerer polls the same update.
+    """
     try:
         seconds = float(poll_interval)
     except (TypeError, ValueError):
-        seconds = MIN_REFRESH_SECONDS
-    return min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, seconds))
+        return UNKNOWN_POLL_REFRESH_SECONDS
+    return max(MIN_REFRESH_SECONDS, seconds)
 
 
 def _epoch(timestamp: str | None) -> float | None:
