@@ -189,7 +189,7 @@ def test_pipelines_page_lists_our_runs_and_filters_failures(client, lakeflow_emu
 
 
 def test_user_without_access_to_the_dag_is_refused(client, lakeflow_emulator, fresh_cache):
-    from airflow.models.dag import DagModel
+    from airflow.models.dag import DagModel, clear_team_name_cache
     from airflow.models.team import dag_bundle_team_association_table
     from airflow.utils.session import create_session
     from sqlalchemy import delete, insert, select
@@ -200,6 +200,8 @@ def test_user_without_access_to_the_dag_is_refused(client, lakeflow_emulator, fr
     with create_session() as session:
         bundle = session.scalar(select(DagModel.bundle_name).where(DagModel.dag_id == "lf_ui_run"))
         session.execute(insert(dag_bundle_team_association_table).values(dag_bundle_name=bundle, team_name="team_b"))
+    # Airflow caches each DAG's team for a while; earlier tests read this DAG's (none) moments ago.
+    clear_team_name_cache()
     try:
         assert ti_view(client, dag_run, user="alice").status_code == 403
         assert ti_view(client, dag_run, user="bob").status_code == 200
@@ -210,3 +212,4 @@ def test_user_without_access_to_the_dag_is_refused(client, lakeflow_emulator, fr
     finally:
         with create_session() as session:
             session.execute(delete(dag_bundle_team_association_table))
+        clear_team_name_cache()
