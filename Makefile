@@ -18,8 +18,9 @@ VENV_BENCH := .venv-bench
 VENV_SDK_LATEST := .venv-sdk-latest
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: demo demo-events test lint test-af3 test-af2 test-af3-parallel test-af3-serial test-af2-parallel test-af2-serial test-af31 test-af32 test-sdk-latest venvs clean release-check bench \
-	bench-budget bench-soak
+.PHONY: demo demo-events test lint test-af3 test-af2 test-af3-parallel test-af3-serial test-af2-parallel test-af2-serial \
+	test-af31 test-af32 test-sdk-latest venvs clean release-check bench bench-budget bench-soak demo-ui test-ui \
+	test-ui-browser ui-bundle ui-bundle-check
 
 $(VENV3)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV3)
@@ -172,6 +173,33 @@ bench-budget: $(VENV_BENCH)/.installed
 # after round in one event loop; RSS slope with the defaults vs a control that freezes the heap as 0.2 did.
 bench-soak: $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python benchmarks/triggerer_soak.py
+
+# --- The Lakeflow views in Airflow's UI (issue 21) ---------------------------------------------------------------------
+UI_WWW := airflow_provider_lakeflow/ui/www
+UI_BUNDLE := $(UI_WWW)/dist/main.umd.cjs
+
+# Local Airflow 3 (api-server, scheduler, dag-processor, triggerer) against the emulator, with the example DAGs running.
+demo-ui: $(VENV3)/.installed
+	$(VENV3)/bin/python -m airflow_provider_lakeflow.ui.demo
+
+# The plugin's registration on both Airflow lines, and the views' API through the real api-server app.
+test-ui: $(VENV3)/.installed $(VENV2)/.installed
+	$(VENV3)/bin/python -m pytest -q tests_ui --ignore=tests_ui/test_browser.py
+	$(VENV2)/bin/python -m pytest -q tests_ui/test_plugin_registration.py
+
+# Headless Chromium (Debian's package) through Playwright against a real Airflow and the emulator; saves screenshots.
+test-ui-browser: $(VENV3)/.installed
+	command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
+	$(VENV3)/bin/python -c "import playwright" 2> /dev/null || $(VENV3)/bin/pip install $(PIP_FLAGS) "playwright==1.65.3"
+	$(VENV3)/bin/python -m pytest -q -s tests_ui/test_browser.py
+
+# Rebuild the committed bundle from its sources (npm packages pinned by the lockfile).
+ui-bundle:
+	cd $(UI_WWW) && npm ci --no-audit --no-fund && npm run build
+
+# CI: the committed bundle is exactly what the sources build.
+ui-bundle-check: ui-bundle
+	git diff --exit-code -- $(UI_BUNDLE)
 
 clean:
 	rm -rf $(VENV3) $(VENV2) $(VENV31) $(VENV32) $(VENV_SDK_LATEST) .pytest_cache .mypy_cache .ruff_cache

@@ -68,6 +68,7 @@ def provider_info() -> dict[str, Any]:
             },
         ],
         "extra-links": ["airflow_provider_lakeflow.links.LakeflowUpdateLink"],
+        "plugins": [{"name": "lakeflow", "plugin-class": "airflow_provider_lakeflow.ui.plugin.LakeflowUIPlugin"}],
         "triggers": [
             {
                 "integration-name": "Databricks Lakeflow Connect",
