@@ -86,14 +86,16 @@ test-af2-serial: $(VENV2)/.installed
 	$(VENV2)/bin/python -m pytest $(PYTEST_SERIAL) || [ $$? -eq 5 ]
 
 # What CI runs (.ci/run). The environments are built side by side (mostly downloads). Then what measures nothing
-# runs side by side: lint, the parallel phases of 3.3 and 2.11, the newest SDK, the release check. Then each phase
-# that measures time or starts whole Airflow stacks runs alone: 3.3's and 2.11's serial tests, then 3.1 and 3.2.
+# runs side by side: lint, the parallel phases of 3.3 and 2.11; the newest SDK, the release check, the UI bundle and
+# the UI's API. Then each phase that measures time or starts whole Airflow stacks runs alone: 3.3's and 2.11's serial
+# tests, the UI in a browser, then 3.1 and 3.2.
 test:
 	$(MAKE) -j5 venvs
 	$(MAKE) -j3 -O lint test-af3-parallel test-af2-parallel
-	$(MAKE) -j2 -O test-sdk-latest release-check
+	$(MAKE) -j3 -O test-sdk-latest release-check ui-bundle-check test-ui
 	$(MAKE) test-af3-serial
 	$(MAKE) test-af2-serial
+	$(MAKE) test-ui-browser
 	$(MAKE) test-af31
 	$(MAKE) test-af32
 
