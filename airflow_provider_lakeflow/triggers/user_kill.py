@@ -22,11 +22,12 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-#: Bounds the state read. Generous: a triggerer's first read through its supervisor took 20 to 27 s on a loaded
+#: Bounds the state read. Generous: a triggerer's first read through its supervisor took 20 to 69 s on a loaded
 #: two-core machine (Airflow builds its in-process execution API and, on that API's first request, cadwyn generates
 #: the routes of every API version; docs/deferrable.md), and the work runs past Airflow's own ``on_kill`` timeout
-#: anyway. Running out only means "unknown", so nothing is stopped: the bound must sit well above the slowest real read.
-STATE_READ_TIMEOUT = 120.0
+#: anyway. Running out only means "unknown", so nothing is stopped: the bound must sit well above the slowest real
+#: read, whereas a late answer costs nothing (an update that ended meanwhile is not stopped).
+STATE_READ_TIMEOUT = 300.0
 
 DEFERRED = "deferred"
 
