@@ -7,7 +7,9 @@ SQLite with the LocalExecutor, against the emulator, with deferred ``LakeflowRun
 2. SIGSTOP of the survivor past the threshold: a fresh triggerer adopts them; then SIGCONT: the resumed triggerer
    cancels its old copies through Airflow 3.3.2's user-kill path (``on_kill``), and the guard keeps every update
    running.
-3. A user marks one deferred task failed through the REST API: its update is stopped.
+3. A user marks one deferred task failed through the REST API: its update is stopped. The triggerer holding it reads
+   a task state for the first time, which holds its supervisor (Airflow's set-up, docs/deferrable.md); waits the
+   other triggerer adopts meanwhile are kept running by the guard when their old copies are cancelled.
 
 Every other task succeeds with exactly one ``start_update`` and no ``stop`` per pipeline. Airflow 3 only (see the skip
 reason); takes four to six minutes, most of it waiting for the updates to end. The guard's decision table
