@@ -266,7 +266,7 @@ def test_failover_never_stops_an_update_and_a_user_kill_still_does(tmp_path, lak
             f"{adopted_after_kill:.0f}s; "
             f"{survivor} SIGSTOPped with all {len(everyone)}: adopted by t3 in {adopted_after_stop:.0f}s "
             f"(threshold {THRESHOLD}s); user's kill to stop {kill_to_stop:.1f}s, t3's heartbeat gaps meanwhile "
-            f"{t3_stalls or 'none'}s, waits it lost meanwhile {len(moved_from_t3)} (all kept running)"
+            f"{', '.join(t3_stalls) or 'none'}s, waits it lost meanwhile {len(moved_from_t3)} (all kept running)"
         )
         pids = airflow.stop()
     finally:
