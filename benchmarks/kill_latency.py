@@ -25,6 +25,9 @@ Measured per kill:
 - siblings: the other deferred waits whose triggerer changed while the kill was handled, and any stop request for
   a pipeline whose task was not killed (must be none).
 
+Tasks retry twice (on a loaded machine a task's start can time out against the api-server); a task that still fails
+is left out, and a run with fewer than two deferred waits of either kind is reported as incomplete.
+
 With ``--py-spy``, each triggerer runs under ``py-spy record --subprocesses --idle --threads`` and the samples in
 cadwyn's lazy set-up of the in-process execution API (``_cadwyn_initialize``) are counted per thread.
 """
