@@ -7,7 +7,9 @@ SQLite with the LocalExecutor, against the emulator, with deferred ``LakeflowRun
 2. SIGSTOP of the survivor past the threshold: a fresh triggerer adopts them; then SIGCONT: the resumed triggerer
    cancels its old copies through Airflow 3.3.2's user-kill path (``on_kill``), and the guard keeps every update
    running.
-3. A user marks one deferred task failed through the REST API: its update is stopped.
+3. A user marks one deferred task failed through the REST API: its update is stopped. The triggerer holding it reads
+   a task state for the first time, which holds its supervisor (Airflow's set-up, docs/deferrable.md); waits the
+   other triggerer adopts meanwhile are kept running by the guard when their old copies are cancelled.
 
 Every other task succeeds with exactly one ``start_update`` and no ``stop`` per pipeline. Airflow 3 only (see the skip
 reason); takes four to six minutes, most of it waiting for the updates to end. The guard's decision table
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +38,7 @@ from conftest import make_pipeline
 from test_real_triggerer import ROOT, Airflow, _airflow3, _free_port, _port_open, _process, _query, _wait_for
 
 from airflow_provider_lakeflow.triggers import LakeflowConnectionReadyTrigger, LakeflowPipelineUpdateTrigger
+from airflow_provider_lakeflow.triggers.user_kill import STATE_READ_TIMEOUT
 
 WAITS = 10  # deferred waits that must survive both failovers
 KILLED = "failover-killed"  # the run whose deferred task a user marks failed
@@ -219,9 +223,14 @@ def test_failover_never_stops_an_update_and_a_user_kill_still_does(tmp_path, lak
         for name, pipeline_id in pipelines.items():
             assert emulator.update(pipeline_id)["state"] not in ("COMPLETED", "FAILED", "CANCELED"), name
 
-        # 3. A user marks one deferred task failed, as in the UI: the triggerer now holding it stops its update.
+        # 3. A user marks one deferred task failed, as in the UI: the triggerer now holding it stops its update. That
+        # triggerer (t3) has read no task state yet: its first read holds its supervisor while Airflow sets up the
+        # in-process execution API (docs/deferrable.md), often past the threshold, so the survivor may adopt t3's
+        # other waits meanwhile; t3 then cancels its old copies, and the guard keeps every one running.
         api = f"http://127.0.0.1:{port}"
         token = httpx.get(f"{api}/auth/token", timeout=30).json()["access_token"]
+        t3_log_before = len(airflow.log("t3"))
+        killed_at = time.time()
         response = httpx.patch(
             f"{api}/api/v2/dags/{DAG_ID}/dagRuns/{KILLED}/taskInstances/run",
             json={"new_state": "failed"},
@@ -232,9 +241,20 @@ def test_failover_never_stops_an_update_and_a_user_kill_still_does(tmp_path, lak
         _wait_for(
             "the killed task's update to be stopped",
             lambda: emulator.update(pipelines[KILLED])["state"] in ("STOPPING", "CANCELED"),
-            60,
+            STATE_READ_TIMEOUT + 60,  # a read that outlived the guard's own bound would stop nothing
             airflow,
         )
+        (stop,) = emulator.requests(path_regex=rf"/pipelines/{pipelines[KILLED]}/stop$", method="POST")
+        kill_to_stop = stop.time - killed_at
+        # The waits t3 lost while its first read held it: each old copy's on_kill read "still deferred".
+        moved_from_t3 = {run for run, job in _holders(db).items() if job != jobs["t3"]}
+        _wait_for(
+            "t3 to keep every wait it lost while reading",
+            lambda: _kept(airflow, jobs["t3"], "t3", moved_from_t3) == moved_from_t3,
+            90,
+            airflow,
+        )
+        t3_stalls = re.findall(r"Heartbeat recovered after ([0-9.]+) seconds", airflow.log("t3")[t3_log_before:])
 
         def finished() -> bool:
             states = dict(_query(db, "SELECT state, count(*) FROM dag_run GROUP BY state"))
@@ -245,7 +265,8 @@ def test_failover_never_stops_an_update_and_a_user_kill_still_does(tmp_path, lak
             f"{victim} held {killed_held} of {len(everyone)} waits when SIGKILLed: adopted in "
             f"{adopted_after_kill:.0f}s; "
             f"{survivor} SIGSTOPped with all {len(everyone)}: adopted by t3 in {adopted_after_stop:.0f}s "
-            f"(threshold {THRESHOLD}s)"
+            f"(threshold {THRESHOLD}s); user's kill to stop {kill_to_stop:.1f}s, t3's heartbeat gaps meanwhile "
+            f"{', '.join(t3_stalls) or 'none'}s, waits it lost meanwhile {len(moved_from_t3)} (all kept running)"
         )
         pids = airflow.stop()
     finally:

@@ -9,9 +9,11 @@ remote work; after a reassignment another triggerer is still waiting on it.
 
 The discriminator: a user's kill changes the task instance's state (or deletes it), a reassignment leaves it DEFERRED.
 The trigger reads that state through the Task SDK's channel to the triggerer's supervisor (which asks the execution
-API), awaited on the event loop, which never blocks. When the state cannot be read, nothing is stopped: stopping work
-that another triggerer still watches fails a task that would have succeeded, whereas not stopping after a real kill
-only lets an update run to its end; the log says so, and the user can stop it by hand.
+API), awaited on the event loop, which never blocks. A triggerer's first such read is slow, and holds the triggerer's
+supervisor (not its event loop) for as long: Airflow sets up the in-process execution API then (docs/deferrable.md,
+"A user's kill"). When the state cannot be read, nothing is stopped: stopping work that another triggerer still
+watches fails a task that would have succeeded, whereas not stopping after a real kill only lets an update run to its
+end; the log says so, and the user can stop it by hand.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-#: Bounds the state read. Generous: a triggerer's first read (it sets up Airflow's in-process execution API) took 5 to
-#: 16 s on a loaded two-core machine with SQLite, and the work runs past Airflow's own ``on_kill`` timeout anyway.
-STATE_READ_TIMEOUT = 60.0
+#: Bounds the state read. Generous: a triggerer's first read through its supervisor took 20 to 69 s on a loaded
+#: two-core machine (Airflow builds its in-process execution API and, on that API's first request, cadwyn generates
+#: the routes of every API version; docs/deferrable.md), and the work runs past Airflow's own ``on_kill`` timeout
+#: anyway. Running out only means "unknown", so nothing is stopped: the bound must sit well above the slowest real
+#: read, whereas a late answer costs nothing (an update that ended meanwhile is not stopped).
+STATE_READ_TIMEOUT = 300.0
 
 DEFERRED = "deferred"
 
