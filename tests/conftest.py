@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,12 +72,18 @@ def load_dag(dag_id: str):
     return bag.get_dag(dag_id)
 
 
-def run_dag(dag_id: str, **conf):
-    """Run a DAG from the DAGs folder with ``dag.test()`` and return the finished DagRun."""
+def run_dag(dag_id: str, *, parsed: Callable[[], object] | None = None, **conf):
+    """Run a DAG from the DAGs folder with ``dag.test()`` and return the finished DagRun.
+
+    ``parsed`` is called once the DAG has been parsed, just before the run: a test whose remote timeline must still be
+    going when the task looks starts it there, not before parsing (a loaded machine can take many seconds to parse).
+    """
     dag = load_dag(dag_id)
     if hasattr(dag, "sync_to_db"):
         # Airflow 2's dag.test does not register the DAG's datasets and aliases; the scheduler would.
         dag.sync_to_db()
+    if parsed is not None:
+        parsed()
     return dag.test(run_conf=conf or None)
 
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from conftest import run_dag, task_state, xcom
@@ -22,17 +23,20 @@ def _wait_for(emulator, pipeline_id: str, update_id: str, state: str = "COMPLETE
 
 
 @contextmanager
-def started_later(emulator, pipeline_id: str, delay: float) -> Iterator[list[str]]:
-    """Start an update from outside (as the UI or a Jobs schedule would) ``delay`` seconds from now."""
+def started_later(emulator, pipeline_id: str, delay: float, start: bool = True) -> Iterator[Any]:
+    """Start an update from outside (as the UI or a Jobs schedule would) ``delay`` seconds from now, or from when the
+    yielded thread is started (``start=False``: yields ``(started, thread)``)."""
     started: list[str] = []
     thread = threading.Thread(
         target=lambda: (time.sleep(delay), started.append(emulator.start_update_externally(pipeline_id)))
     )
-    thread.start()
+    if start:
+        thread.start()
     try:
-        yield started
+        yield started if start else (started, thread)
     finally:
-        thread.join()
+        if thread.is_alive() or thread.ident is not None:
+            thread.join()
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
@@ -42,11 +46,15 @@ def test_sensor_failure_says_what_to_do(airflow_db, lakeflow_emulator, capfd, ca
     lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=1.0)
     condition = "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.CURSOR_KEY_CHANGE"
     lakeflow_emulator.script_condition(pipeline_id, condition, table="Account")
-    update_id = lakeflow_emulator.start_update_externally(pipeline_id)
-    dag_run = run_dag(f"lf_sensor_failure_{mode}", pipeline_name="sales")
+    started: list[str] = []
+    dag_run = run_dag(
+        f"lf_sensor_failure_{mode}",
+        parsed=lambda: started.append(lakeflow_emulator.start_update_externally(pipeline_id)),
+        pipeline_name="sales",
+    )
     assert task_state(dag_run, "wait") == "failed"
     failure = xcom(dag_run, "wait", "failure")
-    assert failure["update_id"] == update_id
+    assert failure["update_id"] == started[0]
     assert failure["category"] == "schema_change_full_refresh"
     assert failure["error_classes"] == [condition]
     assert failure["tables"] == ["main.sales.Account"]
@@ -95,10 +103,16 @@ def test_stale_update_waits_for_the_next_one(airflow_db, lakeflow_emulator, mode
     old = lakeflow_emulator.start_update_externally(pipeline_id)
     _wait_for(lakeflow_emulator, pipeline_id, old)
     time.sleep(3.5)  # the DAG's max_age is 3 s: the update is stale now
-    with started_later(lakeflow_emulator, pipeline_id, 2.0) as started:
-        begun = time.monotonic()
-        dag_run = run_dag(f"lf_fresh_short_{mode}", pipeline_name="sales")
-        waited = time.monotonic() - begun
+    # The new update starts 2 s after the DAG is parsed (parsing can take seconds on a loaded machine, after which the
+    # new update would be stale too by the time the sensor looks).
+    with started_later(lakeflow_emulator, pipeline_id, 2.0, start=False) as (started, later):
+        begun: list[float] = []
+        dag_run = run_dag(
+            f"lf_fresh_short_{mode}",
+            parsed=lambda: (begun.append(time.monotonic()), later.start()),
+            pipeline_name="sales",
+        )
+        waited = time.monotonic() - begun[0]
     assert task_state(dag_run, "wait") == "success"
     assert xcom(dag_run, "wait", "update_id") == started[0] != old
     assert waited > 1.0  # it did wait for the new update rather than accept the stale one

@@ -73,23 +73,32 @@ def test_selection_is_sent_exactly(airflow_db, lakeflow_emulator, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_active_update_policy_fail(airflow_db, lakeflow_emulator, mode, capfd):
     pipeline_id = make_pipeline("sales")
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=5)
-    other = lakeflow_emulator.start_update_externally(pipeline_id)
-    dag_run = run_dag(f"lf_policy_fail_{mode}", pipeline_name="sales")
+    # The task fails at once, so the other update's length costs nothing: long enough for any machine.
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=60)
+    started: list[str] = []
+    dag_run = run_dag(
+        f"lf_policy_fail_{mode}",
+        parsed=lambda: started.append(lakeflow_emulator.start_update_externally(pipeline_id)),
+        pipeline_name="sales",
+    )
     assert task_state(dag_run, "run") == "failed"
-    assert f"already has an active update {other}" in capfd.readouterr().out
+    assert f"already has an active update {started[0]}" in capfd.readouterr().out
     assert _starts(lakeflow_emulator, pipeline_id) == 1
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_active_update_policy_reuse(airflow_db, lakeflow_emulator, mode):
     pipeline_id = make_pipeline("sales")
-    # Long enough that the external update is still running when the task looks, even on a loaded machine.
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=1.0)
-    other = lakeflow_emulator.start_update_externally(pipeline_id)
-    dag_run = run_dag(f"lf_policy_reuse_{mode}", pipeline_name="sales")
+    # Long enough that the external update, started once the DAG is parsed, is still running when the task looks.
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=2.0)
+    started: list[str] = []
+    dag_run = run_dag(
+        f"lf_policy_reuse_{mode}",
+        parsed=lambda: started.append(lakeflow_emulator.start_update_externally(pipeline_id)),
+        pipeline_name="sales",
+    )
     assert task_state(dag_run, "run") == "success"
-    assert xcom(dag_run, "run", "update_id") == other
+    assert xcom(dag_run, "run", "update_id") == started[0]
     assert _starts(lakeflow_emulator, pipeline_id) == 1
 
 
