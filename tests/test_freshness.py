@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from conftest import run_dag, task_state, xcom
@@ -23,27 +22,25 @@ def _wait_for(emulator, pipeline_id: str, update_id: str, state: str = "COMPLETE
 
 
 @contextmanager
-def started_later(emulator, pipeline_id: str, delay: float, start: bool = True) -> Iterator[Any]:
-    """Start an update from outside (as the UI or a Jobs schedule would) ``delay`` seconds from now, or from when the
-    yielded thread is started (``start=False``: yields ``(started, thread)``)."""
+def started_later(emulator, pipeline_id: str, delay: float) -> Iterator[list[str]]:
+    """Start an update from outside (as the UI or a Jobs schedule would) ``delay`` seconds from now."""
     started: list[str] = []
     thread = threading.Thread(
         target=lambda: (time.sleep(delay), started.append(emulator.start_update_externally(pipeline_id)))
     )
-    if start:
-        thread.start()
+    thread.start()
     try:
-        yield started if start else (started, thread)
+        yield started
     finally:
-        if thread.is_alive() or thread.ident is not None:
-            thread.join()
+        thread.join()
 
 
 @pytest.mark.parametrize("mode", ["worker", "deferred"])
 def test_sensor_failure_says_what_to_do(airflow_db, lakeflow_emulator, capfd, caplog, mode):
     pipeline_id = make_sales_pipeline()
-    # Long enough that the deferred sensor defers before the update fails: the failure is read after the trigger.
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=1.0)
+    # Long enough that the deferred sensor defers before the update fails (the failure is read after the trigger),
+    # counted from when the DAG is parsed: a loaded machine can take several seconds more to start the task.
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=5.0 if mode == "deferred" else 1.0)
     condition = "SAAS_CONNECTOR_SCHEMA_CHANGE_ERROR.CURSOR_KEY_CHANGE"
     lakeflow_emulator.script_condition(pipeline_id, condition, table="Account")
     started: list[str] = []
@@ -103,19 +100,28 @@ def test_stale_update_waits_for_the_next_one(airflow_db, lakeflow_emulator, mode
     old = lakeflow_emulator.start_update_externally(pipeline_id)
     _wait_for(lakeflow_emulator, pipeline_id, old)
     time.sleep(3.5)  # the DAG's max_age is 3 s: the update is stale now
-    # The new update starts 2 s after the DAG is parsed (parsing can take seconds on a loaded machine, after which the
-    # new update would be stale too by the time the sensor looks).
-    with started_later(lakeflow_emulator, pipeline_id, 2.0, start=False) as (started, later):
-        begun: list[float] = []
-        dag_run = run_dag(
-            f"lf_fresh_short_{mode}",
-            parsed=lambda: (begun.append(time.monotonic()), later.start()),
-            pipeline_name="sales",
-        )
-        waited = time.monotonic() - begun[0]
+    lakeflow_emulator.clear_requests()
+    started: list[str] = []
+
+    def start_once_the_sensor_has_looked() -> None:
+        # Not after a fixed delay: a loaded machine can take longer than max_age to start the task, and the new update
+        # would be stale too by the time the sensor looks.
+        deadline = time.monotonic() + 120
+        while not lakeflow_emulator.requests(path_regex=rf"/pipelines/{pipeline_id}/updates$", method="GET"):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        started.append(lakeflow_emulator.start_update_externally(pipeline_id))
+
+    later = threading.Thread(target=start_once_the_sensor_has_looked)
+    try:
+        dag_run = run_dag(f"lf_fresh_short_{mode}", parsed=later.start, pipeline_name="sales")
+    finally:
+        later.join()
+    assert started, "the sensor never listed the pipeline's updates"
+    # It saw only the stale update, waited, and took the one that started after it looked.
     assert task_state(dag_run, "wait") == "success"
     assert xcom(dag_run, "wait", "update_id") == started[0] != old
-    assert waited > 1.0  # it did wait for the new update rather than accept the stale one
 
 
 def test_sensor_never_retries_a_failed_update(airflow_db, lakeflow_emulator):
