@@ -83,6 +83,8 @@ class Ticker:
         self.max_late_after_start = 0.0  # ignoring the first STARTUP_SECONDS, when every trigger starts at once
         self.over_50ms = 0
         self.ticks = 0
+        #: bumped by the heap snapshot, whose own stall is not the loop's (see HeapSnapshot)
+        self.snapshots = 0
         self.rss_peak = _rss_bytes()
         self._stop = False
         #: (wall clock, process CPU) once a second: the parent cuts the steady-state window out of these
@@ -92,10 +94,12 @@ class Ticker:
         loop = asyncio.get_running_loop()
         start = loop.time()
         while not self._stop:
-            before = loop.time()
+            before, snapshots = loop.time(), self.snapshots
             await asyncio.sleep(TICK)
             now = loop.time()
             late = now - before - TICK
+            if snapshots != self.snapshots:
+                continue
             self.ticks += 1
             if self.ticks % 10 == 0:
                 self.rss_peak = max(self.rss_peak, _rss_bytes())
@@ -126,17 +130,47 @@ class GcTimer:
 
     def __init__(self) -> None:
         self.total = self.longest = 0.0
+        self.longest_full = 0.0  # generation 2: a pass over the whole heap
         self.collections = [0, 0, 0]
         self._t0 = 0.0
+        self.ignoring = False  # the heap snapshot's own collection
 
     def __call__(self, phase: str, info: dict) -> None:
+        if self.ignoring:
+            return
         if phase == "start":
             self._t0 = time.perf_counter()
         else:
             took = time.perf_counter() - self._t0
             self.total += took
             self.longest = max(self.longest, took)
+            if info["generation"] == 2:
+                self.longest_full = max(self.longest_full, took)
             self.collections[info["generation"]] += 1
+
+
+class HeapSnapshot:
+    """Once, while every wait polls at its pace: a full collection, timed, then the objects it tracks.
+
+    (tracked now - tracked after warm-up) / N is what each wait keeps for the collector, counting the few waits that
+    are mid-request at that moment; the timed collection is what one full pass costs with N waits in the heap. The
+    ticker ignores this one stall (it is the benchmark's, not the loop's); the collector's own passes are counted.
+    """
+
+    def __init__(self, at: float, base_objects: int, gc_timer: GcTimer) -> None:
+        self.at, self.base_objects, self.gc_timer = at, base_objects, gc_timer
+        self.objects = 0
+        self.full_collection = 0.0
+
+    async def run(self, ticker: Ticker) -> None:
+        await asyncio.sleep(self.at)
+        ticker.snapshots += 1
+        self.gc_timer.ignoring = True
+        t0 = time.perf_counter()
+        gc.collect()
+        self.full_collection = time.perf_counter() - t0
+        self.gc_timer.ignoring = False
+        self.objects = len(gc.get_objects())
 
 
 def _maxrss_kb() -> int:
@@ -246,6 +280,11 @@ async def _run_variant(variant: str, trigger_cls: Any, work: dict, url: str, pol
 def worker(args: argparse.Namespace) -> None:
     trigger_cls = _warm_up(args.worker, args.url)
     gc.collect()
+    # What every full collection walks whatever the waits keep: Airflow, databricks-sdk, aiohttp and the rest.
+    t0 = time.perf_counter()
+    gc.collect()
+    base_full_collection = time.perf_counter() - t0
+    base_objects = len(gc.get_objects())
     rss_base = _maxrss_kb()
     rss_now = _rss_bytes()
     gc_timer = GcTimer()
@@ -269,6 +308,7 @@ def worker(args: argparse.Namespace) -> None:
             loop.slow_callback_duration = args.debug_stalls
         ticker = Ticker()
         tick_task = asyncio.create_task(ticker.run())
+        snapshot_task = asyncio.create_task(snapshot.run(ticker)) if snapshot else None
         await asyncio.sleep(0.05)  # the ticker is running before the first trigger starts
         if profiler:
             profiler.enable()
@@ -279,8 +319,11 @@ def worker(args: argparse.Namespace) -> None:
                 profiler.disable()
         ticker.stop()
         await tick_task
+        if snapshot_task is not None and not snapshot_task.done():
+            snapshot_task.cancel()
         return statuses, ticker, {}
 
+    snapshot = HeapSnapshot(args.snapshot_at, base_objects, gc_timer) if args.snapshot_at else None
     gc.callbacks.append(gc_timer)
     started_at = time.time()
     cpu0, wall0 = _cpu(), time.monotonic()
@@ -301,6 +344,11 @@ def worker(args: argparse.Namespace) -> None:
         "rss_sampled_delta_kb": (ticker.rss_peak - rss_now) / 1024,
         "gc_seconds": gc_timer.total,
         "gc_longest": gc_timer.longest,
+        "gc_longest_full": gc_timer.longest_full,
+        "base_objects": base_objects,
+        "base_full_collection": base_full_collection,
+        "snapshot_objects": snapshot.objects if snapshot else 0,
+        "snapshot_full_collection": snapshot.full_collection if snapshot else 0.0,
         "gc_collections": gc_timer.collections,
         "statuses": {s: statuses.count(s) for s in set(statuses)},
         "started_at": started_at,
@@ -410,6 +458,9 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict:
             tmp,
             "--poll",
             str(args.poll),
+            # the heap snapshot at the end of the steady state, before the first wait ends
+            "--snapshot-at",
+            str(max(0.0, args.update_seconds - args.poll)),
         ]
         if args.profile and variant in args.profile_variants:
             cmd.append("--profile")
@@ -500,6 +551,7 @@ def main() -> int:
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot-at", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -647,6 +699,16 @@ def main() -> int:
             f"memory per wait (peak RSS over the warmed-up process): ours {ours['rss_per_trigger_kb']:.1f} KiB"
             + (f", floor {results['floor']['rss_per_trigger_kb']:.1f} KiB" if "floor" in results else "")
         )
+        for name, r in results.items():
+            if not r.get("snapshot_objects"):
+                continue
+            print(
+                f"{name}: tracked objects per wait {(r['snapshot_objects'] - r['base_objects']) / n:.1f} "
+                f"(heap {r['snapshot_objects']:,} with the waits, {r['base_objects']:,} after warm-up); one full "
+                f"collection: {1000 * r['snapshot_full_collection']:.0f} ms with the waits, "
+                f"{1000 * r['base_full_collection']:.0f} ms over the warmed-up heap alone; the collector's longest "
+                f"full collection during the run {1000 * r['gc_longest_full']:.0f} ms ({r['gc_collections'][2]} full)"
+            )
         if "official" in results:
             print(f"official TCP connections: {results['official']['connections']} for {n} triggers")
         print(

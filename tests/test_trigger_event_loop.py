@@ -11,12 +11,15 @@ the set of imported modules do not depend on which tests ran before in the pytes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -102,7 +105,115 @@ async def _cycles_left(targets: list[list[str]], poll: float) -> dict:
     return {**result, "unreachable": unreachable}
 
 
-def _worker(work_path: str, warm: bool, heap: bool = False) -> None:
+async def _objects_per_sleeping_wait(url: str, targets: list[list[str]], poll: float) -> dict:
+    """Collector-tracked objects that a sleeping wait keeps: ours, and a bare aiohttp coroutine doing the same poll.
+
+    Each kind runs ``len(targets)`` waits in this process. Once each has polled and all of them sleep at once (no
+    request in flight), the tracked objects are counted; the waits are then cancelled and, once their last sleep has
+    passed, counted again: the difference is what the sleeping waits kept (the connection pool, modules and caches
+    stay, so they are not counted). A count, not a timing: the same on a loaded machine.
+    """
+    import gc
+    import zlib
+
+    import aiohttp
+
+    from airflow_provider_lakeflow.hooks import _workspace_gate
+    from airflow_provider_lakeflow.hooks._transport import ASYNC_POOL_SIZE, loop_state
+    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+    from airflow_provider_lakeflow.triggers import LakeflowConnectionReadyTrigger, LakeflowPipelineUpdateTrigger
+
+    async def run_trigger(trigger: Any) -> Any:  # what Airflow's triggerer does with each trigger
+        async for event in trigger.run():
+            return event
+        return None
+
+    ticks = loop_state().poll_ticks()
+
+    def ours_sleeping() -> int:
+        return sum(not future.done() for due in ticks._due.values() for future in due)
+
+    def ours_polled() -> int:
+        return sum(gate.sent for gate in _workspace_gate._GATES.values())
+
+    bare = {"polls": 0, "sleeping": 0}
+    headers = {"Authorization": "Bearer emulator-token", "Accept": "application/json"}
+
+    async def bare_wait(session: aiohttp.ClientSession, pipeline_id: str, update_id: str) -> str:
+        """The benchmark's floor: a GET on one shared session, ``json.loads``, sleep to the same slot as ours."""
+        target = f"{url}/api/2.0/pipelines/{pipeline_id}/updates/{update_id}"
+        offset = zlib.crc32(f"update {pipeline_id}/{update_id}".encode()) / 2**32 * poll
+        await asyncio.sleep((offset - time.time()) % poll)
+        while True:
+            async with session.get(target, headers=headers) as response:
+                state = json.loads(await response.read())["update"]["state"]
+            bare["polls"] += 1
+            if state in ("COMPLETED", "FAILED", "CANCELED"):
+                return state
+            bare["sleeping"] += 1
+            try:
+                await asyncio.sleep((offset - time.time()) % poll or poll)
+            finally:
+                bare["sleeping"] -= 1
+
+    async def per_wait(waits: list[Any], polled: Any, sleeping: Any) -> float:
+        polled_before, started = polled(), time.monotonic()
+        tasks = []
+        for make in waits:
+            await asyncio.sleep(0)  # one at a time, as the triggerer starts them
+            tasks.append(asyncio.create_task(make()))
+        # Every wait's first poll falls within one interval of its start.
+        while (
+            time.monotonic() - started < 1.5 * poll or polled() - polled_before < len(tasks) or sleeping() != len(tasks)
+        ):
+            assert time.monotonic() - started < 120, (polled() - polled_before, sleeping(), len(tasks))
+            await asyncio.sleep(0.002)
+        settled = time.monotonic() - started
+        gc.collect()
+        asleep = len(gc.get_objects())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        del tasks  # a cancelled task keeps its exception, whose traceback keeps the wait's frames
+        await asyncio.sleep(poll + 0.1)  # cancelled sleeps leave the tick table when their tick passes
+        gc.collect()
+        timings.append(round(settled, 1))
+        return (asleep - len(gc.get_objects())) / len(waits)
+
+    def ours_update(pipeline_id: str, update_id: str) -> Any:
+        return lambda: run_trigger(LakeflowPipelineUpdateTrigger(pipeline_id, update_id, poll_interval=poll))
+
+    def ours_connection(name: str) -> Any:
+        return lambda: run_trigger(LakeflowConnectionReadyTrigger(name, poll_interval=poll))
+
+    result: dict[str, Any] = {}
+    timings: list[float] = []
+    result["settled_after_seconds"] = timings
+    warm, measured = targets[:3], targets[3:]
+    async with LakeflowHook().session_scope():  # one shared session across the rounds, as on a busy triggerer
+        await per_wait([ours_update(p, u) for p, u in warm], ours_polled, ours_sleeping)
+        result["ours"] = await per_wait([ours_update(p, u) for p, u in measured], ours_polled, ours_sleeping)
+        # A connection that does not exist yet: every poll is a 404 that the wait polls through.
+        result["ours_connection"] = await per_wait(
+            [ours_connection(f"missing-{p}") for p, _ in measured], ours_polled, ours_sleeping
+        )
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=ASYNC_POOL_SIZE)) as session:
+
+        def bare_update(pipeline_id: str, update_id: str) -> Any:
+            return lambda: bare_wait(session, pipeline_id, update_id)
+
+        def bare_polled() -> int:
+            return bare["polls"]
+
+        def bare_sleeping() -> int:
+            return bare["sleeping"]
+
+        await per_wait([bare_update(p, u) for p, u in warm], bare_polled, bare_sleeping)
+        result["bare"] = await per_wait([bare_update(p, u) for p, u in measured], bare_polled, bare_sleeping)
+    return result
+
+
+def _worker(work_path: str, warm: bool, mode: str = "") -> None:
     """Run the triggers of ``work_path`` and print the result as JSON (the last line of stdout)."""
     import importlib
 
@@ -120,13 +231,16 @@ def _worker(work_path: str, warm: bool, heap: bool = False) -> None:
         time.sleep(0.01)
     with open(work_path) as f:
         work = json.load(f)
-    result = asyncio.run((_cycles_left if heap else _measure)(work["targets"], work["poll"]))
+    if mode == "objects":
+        result = asyncio.run(_objects_per_sleeping_wait(work["url"], work["targets"], work["poll"]))
+    else:
+        result = asyncio.run((_cycles_left if mode == "heap" else _measure)(work["targets"], work["poll"]))
     print(json.dumps(result))
 
 
 # ------------------------------------------------------------------------------------------- the test process
-@pytest.fixture(scope="module")
-def emulator_url():
+@contextlib.contextmanager
+def _emulator(update_seconds: float) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -135,7 +249,7 @@ def emulator_url():
             "--port",
             "0",
             "--update-seconds",
-            str(UPDATE_SECONDS),
+            str(update_seconds),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -160,6 +274,12 @@ def emulator_url():
             proc.wait()
 
 
+@pytest.fixture(scope="module")
+def emulator_url() -> Iterator[str]:
+    with _emulator(UPDATE_SECONDS) as url:
+        yield url
+
+
 class _Api:
     """One keep-alive connection to set up pipelines (not measured)."""
 
@@ -176,7 +296,17 @@ class _Api:
         return json.loads(data)
 
 
-def _run_triggers(url: str, tmp_path, n: int, *, warm: bool, prefix: str, heap: bool = False) -> tuple[dict, float]:
+def _run_triggers(
+    url: str,
+    tmp_path,
+    n: int,
+    *,
+    warm: bool,
+    prefix: str,
+    mode: str = "",
+    poll: float = POLL_SECONDS,
+    extra: dict | None = None,
+) -> tuple[dict, float]:
     from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
 
     api = _Api(url)
@@ -201,12 +331,12 @@ def _run_triggers(url: str, tmp_path, n: int, *, warm: bool, prefix: str, heap: 
     env = {
         **os.environ,
         "AIRFLOW_CONN_DATABRICKS_DEFAULT": json.dumps(
-            {"conn_type": "lakeflow", "host": url, "password": "emulator-token"}
+            {"conn_type": "lakeflow", "host": url, "password": "emulator-token", **({"extra": extra} if extra else {})}
         ),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     }
     proc = subprocess.Popen(
-        [sys.executable, __file__, str(work_path), "warm" if warm else "cold", *(["heap"] if heap else [])],
+        [sys.executable, __file__, str(work_path), "warm" if warm else "cold", *([mode] if mode else [])],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -222,7 +352,7 @@ def _run_triggers(url: str, tmp_path, n: int, *, warm: bool, prefix: str, heap: 
         api.conn.close()
         EmulatorClient(url).clear_requests()
         started = time.monotonic()
-        (tmp_path / "work.tmp").write_text(json.dumps({"targets": targets, "poll": POLL_SECONDS}))
+        (tmp_path / "work.tmp").write_text(json.dumps({"targets": targets, "poll": poll, "url": url}))
         os.replace(tmp_path / "work.tmp", work_path)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -293,7 +423,7 @@ def test_finished_waits_leave_no_reference_cycles(emulator_url: str, tmp_path) -
     """Ended waits are freed by reference counting: what they leave for the collector is a few objects, not a few per
     wait (a shared triggerer's every full collection walks whatever garbage its tenants leave in cycles)."""
     n = 2000
-    result, _ = _run_triggers(emulator_url, tmp_path, n, warm=True, prefix="heap", heap=True)
+    result, _ = _run_triggers(emulator_url, tmp_path, n, warm=True, prefix="heap", mode="heap")
     measured = n - n // 2
     print(f"{measured} waits after {n // 2} warming ones left {result['unreachable']} unreachable objects")
 
@@ -301,5 +431,32 @@ def test_finished_waits_leave_no_reference_cycles(emulator_url: str, tmp_path) -
     assert result["unreachable"] < measured // 10, "ended waits left reference cycles for the collector"
 
 
+def test_a_sleeping_wait_keeps_fewer_tracked_objects_than_a_bare_coroutine(tmp_path) -> None:
+    """Every full collection of a shared triggerer walks what every sleeping wait keeps; without freezing anything,
+    ours must keep less than the least a poller can: a bare aiohttp coroutine doing the same poll on the same slot
+    (which keeps its coroutine, its ``asyncio.sleep``, a timer and its last response). Counted, not timed."""
+    n = 200
+    with _emulator(600.0) as url:  # updates that outlast the measurement
+        # a request budget above the 100 polls/s, so that no wait is held back waiting for it
+        result, _ = _run_triggers(
+            url,
+            tmp_path,
+            n + 3,
+            warm=True,
+            prefix="objects",
+            mode="objects",
+            poll=2.0,
+            extra={"max_requests_per_second": 1000},
+        )
+    print(
+        "tracked objects per sleeping wait: ours {ours:.1f} (connection wait {ours_connection:.1f}), "
+        "bare aiohttp coroutine {bare:.1f}".format(**result)
+    )
+
+    assert result["bare"] > 10, result  # the measurement sees a wait's objects at all
+    assert result["ours"] < result["bare"], result
+    assert result["ours_connection"] < result["bare"], result
+
+
 if __name__ == "__main__":
-    _worker(sys.argv[1], sys.argv[2] == "warm", heap=sys.argv[3:] == ["heap"])
+    _worker(sys.argv[1], sys.argv[2] == "warm", mode=sys.argv[3] if len(sys.argv) > 3 else "")

@@ -198,10 +198,11 @@ def plan(operation: Operation[T], policy_for: Callable[[], RetryPolicy]) -> Plan
                 try:
                     response = yield from retries
                 except Exception as exc:
+                    del send, policy, retries  # not kept alive through the operation's next sleep
                     step = operation.throw(ambiguous(step, exc))
                     continue
             step = operation.send(response)
-            del response, send, policy  # not kept alive through the operation's next sleep
+            del response, send, policy, retries  # not kept alive through the operation's next sleep
     except StopIteration as done:
         return done.value
 

@@ -313,7 +313,8 @@ _LAST_LOOP_STATE: tuple[weakref.ref[asyncio.AbstractEventLoop], _LoopState] | No
 class SessionScope:
     """Holds the loop's shared session open while any trigger uses it; the last one out closes it.
 
-    Without this, ``asyncio.run`` (``dag.test()``, tests) would leave a session bound to a closed loop.
+    Without this, ``asyncio.run`` (``dag.test()``, tests) would leave a session bound to a closed loop. It holds no
+    state of its own (the count is the loop's), so every trigger shares :data:`SESSION_SCOPE`.
     """
 
     async def __aenter__(self) -> SessionScope:
@@ -326,6 +327,9 @@ class SessionScope:
         if state.users <= 0:
             state.users = 0
             await state.close()
+
+
+SESSION_SCOPE = SessionScope()
 
 
 def connection_pool_stats() -> Mapping[str, int]:

@@ -20,6 +20,7 @@ The budget's state is a few floats under a lock, shared by threads and event loo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import threading
@@ -73,7 +74,8 @@ class WorkspaceGate:
         self.epoch = 0
         self._window: deque[float] = deque()  # when the requests of the last second went out
         self._inflight: dict[tuple[Any, ...], list[Any]] = {}
-        self._answers: dict[tuple[Any, ...], tuple[float, RawResponse]] = {}
+        #: recent 2xx answers by (credentials, path, query), as plain values: (when, status, reason, body, url, method)
+        self._answers: dict[tuple[str, str, str], tuple[float, int, str, bytes, str, str]] = {}
         self._longest_max_age = 0.0
         self._sweep_above = SWEEP_AT_LEAST
         #: counters for tests and benchmarks
@@ -201,12 +203,16 @@ class WorkspaceGate:
         request = send.request
         if request.method != "GET":
             return await self._asend_now(credentials, send)
-        key = (credentials, request.path, encode_query(request.query))
+        # Strings only (the credentials by their fingerprint, one per connection and settings): keys and remembered
+        # answers are tuples of plain values, which the garbage collector stops tracking; a triggerer keeps one per
+        # polled subject, and every full collection walks what is tracked.
+        key = (credentials.fingerprint, request.path, encode_query(request.query))
         if send.max_age > 0.0:
             answer = self._answers.get(key)
             if answer is not None and self.clock() - answer[0] <= send.max_age:
                 self.shared += 1
-                return answer[1]
+                # the headers of a 2xx answer are never read (only errors' and 429s' are)
+                return RawResponse(answer[1], answer[2], {}, answer[3], answer[4], answer[5])
         loop = asyncio.get_running_loop()
         while True:
             entry = self._inflight.get(key)
@@ -252,16 +258,16 @@ class WorkspaceGate:
         self.observe(raw)
         return raw
 
-    def _remember(self, key: tuple[Any, ...], raw: RawResponse, max_age: float) -> None:
+    def _remember(self, key: tuple[str, str, str], raw: RawResponse, max_age: float) -> None:
         now = self.clock()
         self._longest_max_age = max(self._longest_max_age, max_age)
         answers = self._answers
-        answers[key] = (now, raw)
+        answers[key] = (now, raw.status, raw.reason, raw.content, raw.url, raw.method)
         if len(answers) > self._sweep_above:
             # Answers past every poller's max age are dropped in one pass once the map has doubled: amortized O(1)
             # per poll, and at most twice as many answers as polled subjects are kept.
             oldest_kept = now - self._longest_max_age
-            for stale in [k for k, (at, _) in answers.items() if at < oldest_kept]:
+            for stale in [k for k, answer in answers.items() if answer[0] < oldest_kept]:
                 del answers[stale]
             self._sweep_above = max(SWEEP_AT_LEAST, 2 * len(answers))
 
@@ -317,6 +323,8 @@ class PollTicks:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self._due: dict[int, list[asyncio.Future[None]]] = {}
+        #: the wake-up only completes futures (each sleeper resumes in its own context): no context copy per tick
+        self._context = contextvars.Context()
 
     def sleep(self, seconds: float) -> asyncio.Future[None]:
         """A future done about ``seconds`` from now (await it; a plain function: no coroutine per sleep)."""
@@ -324,7 +332,7 @@ class PollTicks:
         sleepers = self._due.get(tick)
         if sleepers is None:
             sleepers = self._due[tick] = []
-            self.loop.call_at(tick * TICK_SECONDS, self._wake, tick)
+            self.loop.call_at(tick * TICK_SECONDS, self._wake, tick, context=self._context)
         future = self.loop.create_future()  # one per sleeper: cancelling one wait cancels nobody else's sleep
         sleepers.append(future)
         return future

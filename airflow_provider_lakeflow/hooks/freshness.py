@@ -59,26 +59,39 @@ def describe(pipeline_id: str, found: FreshUpdate) -> str:
     return f"Update {found.update_id} of pipeline {pipeline_id} completed {age:.0f} s ago"
 
 
+class FreshnessWait:
+    """A wait for a fresh update of one pipeline (see :func:`wait_for_fresh_update`)."""
+
+    __slots__ = ("ended", "found", "max_age", "pipeline_id")
+
+    def __init__(self, pipeline_id: str, max_age: float) -> None:
+        self.pipeline_id = pipeline_id
+        self.max_age = max_age
+        #: end times per update id (see :func:`fresh_update`)
+        self.ended: dict[str, int | None] = {}
+        self.found: FreshUpdate | None = None
+
+    def check(self) -> Operation[Check]:
+        found = yield from fresh_update(self.pipeline_id, self.max_age, self.ended)
+        if found is None:
+            return Check(None, "WAITING")
+        self.found = found
+        return Check("success", "COMPLETED", describe(self.pipeline_id, found))
+
+    def outcome(self, result: Check) -> UpdateOutcome:
+        found = self.found
+        update_id = found.update_id if found is not None and result.verdict == "success" else ""
+        return UpdateOutcome(str(result.verdict), self.pipeline_id, update_id, result.state, result.message)
+
+
 def wait_for_fresh_update(
     pipeline_id: str, *, max_age: float, poll_interval: float, end_time: float | None, log: Any
 ) -> Operation[UpdateOutcome]:
     """Poll until the pipeline's latest COMPLETED update ended within ``max_age``, or ``end_time``."""
-    ended: dict[str, int | None] = {}
-    fresh: list[FreshUpdate] = []
-
-    def check() -> Operation[Check]:
-        found = yield from fresh_update(pipeline_id, max_age, ended)
-        if found is None:
-            return Check(None, "WAITING")
-        fresh.append(found)
-        return Check("success", "COMPLETED", describe(pipeline_id, found))
-
-    result = yield from poll(
-        check,
+    return poll(
+        FreshnessWait(pipeline_id, max_age),
         what=f"Freshness of pipeline {pipeline_id} (a COMPLETED update within {max_age:.0f} s)",
         poll_interval=poll_interval,
         end_time=end_time,
         log=log,
     )
-    update_id = fresh[-1].update_id if fresh and result.verdict == "success" else ""
-    return UpdateOutcome(str(result.verdict), pipeline_id, update_id, result.state, result.message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -141,8 +142,7 @@ class LakeflowHook(BaseHook):
     # drivers below only carry its steps out, one with blocking calls, one on the event loop.
     @staticmethod
     def _policies(settings: ConnectionSettings) -> Callable[[], RetryPolicy]:
-        budget = float(settings.config_kwargs["retry_timeout_seconds"])
-        return lambda: RetryPolicy(retry_timeout_seconds=budget)
+        return _policy_factory(float(settings.config_kwargs["retry_timeout_seconds"]))
 
     def run(self, operation: Operation[T]) -> T:
         """Drive an operation with blocking I/O."""
@@ -198,9 +198,9 @@ class LakeflowHook(BaseHook):
 
     def session_scope(self) -> Any:
         """``async with hook.session_scope():`` around a trigger's run keeps the shared session tidy."""
-        from airflow_provider_lakeflow.hooks._transport import SessionScope
+        from airflow_provider_lakeflow.hooks._transport import SESSION_SCOPE
 
-        return SessionScope()
+        return SESSION_SCOPE
 
     # -- UI ----------------------------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
@@ -232,6 +232,12 @@ class LakeflowHook(BaseHook):
         return {
             "warehouse_id": StringField(lazy_gettext("SQL warehouse id"), widget=BS3TextFieldWidget()),
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_factory(retry_timeout_seconds: float) -> Callable[[], RetryPolicy]:
+    """One factory per retry budget for the whole process, not one closure per operation (each wait keeps its own)."""
+    return functools.partial(RetryPolicy, retry_timeout_seconds=retry_timeout_seconds)
 
 
 #: Connection settings shared by the triggers of a process, per connection id, for this long.

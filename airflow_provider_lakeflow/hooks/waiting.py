@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from airflow_provider_lakeflow.hooks import operations as ops
 from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep, is_connection_failure
@@ -123,8 +123,20 @@ class TableProgress:
             self.log.info("Table %s: %s rows so far (%s)", table, rows, metrics.get("status", "RUNNING"))
 
 
+class PolledWait(Protocol):
+    """One wait's own fields, as one record: what :func:`poll` checks on each poll and how its result reads.
+
+    A sleeping wait keeps its record and the suspended :func:`poll` (one generator), not a closure's cells, a
+    generator per layer or per-wait helpers: the collector walks whatever every sleeping wait keeps.
+    """
+
+    def check(self) -> Operation[Check]: ...
+
+    def outcome(self, result: Check) -> Any: ...
+
+
 def poll(
-    check: Callable[[], Operation[Check]],
+    wait: PolledWait,
     *,
     what: str,
     poll_interval: float,
@@ -132,8 +144,9 @@ def poll(
     log: Any,
     known_states: Collection[str] | None = None,
     phase: str | None = None,
-) -> Operation[Check]:
-    """Call ``check`` until it gives a verdict or ``end_time`` (epoch seconds) passes; a timeout is verdict "timeout".
+) -> Operation[Any]:
+    """Run ``wait.check()`` until it gives a verdict or ``end_time`` (epoch seconds) passes (verdict "timeout"), and
+    return ``wait.outcome(result)``.
 
     Shared by every wait (worker or trigger). A state change is logged once, not once per poll; a state this provider
     does not know is logged raw and waited on like any running state. Transient faults that outlast the request layer's
@@ -142,13 +155,13 @@ def poll(
     ``phase`` names what is polled (e.g. the update): on the event loop, polls of one subject then happen together
     (sharing one request) and polls of different subjects spread over the interval, the first one included.
     """
-    last_state: object = object()
+    last_state: object = _NO_STATE
     state: str | None = None
     if phase is not None:
         yield Sleep(0.0, phase, poll_interval)
     while True:
         try:
-            result = yield from check()
+            result = yield from wait.check()
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -162,13 +175,78 @@ def poll(
                 else:
                     log.info("%s: %s", what, state)
             if result.verdict is not None:
-                return result
+                return wait.outcome(result)
             del result  # not kept through the sleep
         now = time.time()
         if end_time is not None and now >= end_time:
-            return Check("timeout", state, f"{what} was still {state} at the deadline")
+            return wait.outcome(Check("timeout", state, f"{what} was still {state} at the deadline"))
         pause = poll_interval if end_time is None else max(0.0, min(poll_interval, end_time - now))
         yield Sleep(pause, phase, poll_interval) if pause == poll_interval else Sleep(pause)
+
+
+#: ``poll``'s "no state read yet": differs from every state, None included.
+_NO_STATE = object()
+
+
+class UpdateWait:
+    """A wait on one update (see :func:`wait_for_update`): its fields, and one poll's reading of the update."""
+
+    __slots__ = (
+        "created_ms",
+        "failure_states",
+        "log",
+        "pipeline_id",
+        "progress",
+        "progress_interval",
+        "success_states",
+        "update_id",
+        "url",
+    )
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        update_id: str,
+        url: str,
+        success_states: Collection[str],
+        failure_states: Collection[str],
+        log: Any,
+        progress_interval: float | None,
+    ) -> None:
+        self.pipeline_id = pipeline_id
+        self.update_id = update_id
+        self.url = url
+        self.success_states = success_states
+        self.failure_states = failure_states
+        self.log = log
+        self.progress_interval = progress_interval
+        #: built at the first RUNNING poll when progress is read at all
+        self.progress: TableProgress | None = None
+        self.created_ms: int | None = None
+
+    def check(self) -> Operation[Check]:
+        pipeline_id, update_id = self.pipeline_id, self.update_id
+        update = yield from ops.get_update(pipeline_id, update_id)
+        state = update.get("state")
+        self.created_ms = update.get("creation_time") or self.created_ms
+        if state == "RUNNING" and self.progress_interval is not None:
+            if self.progress is None:
+                self.progress = TableProgress(self.log)
+            progress = self.progress
+            if progress.due(self.progress_interval):
+                events = yield from ops.update_events(
+                    pipeline_id, update_id, since_ms=progress.since_ms or self.created_ms
+                )
+                progress.report(events)
+        result = verdict(state, self.success_states, self.failure_states)
+        if result == "failed":
+            errors = yield from ops.update_errors(pipeline_id, update_id, since_ms=self.created_ms)
+            return Check("failed", state, describe_failure(pipeline_id, update_id, state, self.url, errors))
+        return Check(result, state, f"Update {update_id} is {state}: {self.url}" if result else "")
+
+    def outcome(self, result: Check) -> UpdateOutcome:
+        message = f"{result.message}: {self.url}" if result.verdict == "timeout" else result.message
+        return UpdateOutcome(str(result.verdict), self.pipeline_id, self.update_id, result.state, message)
 
 
 def wait_for_update(
@@ -188,25 +266,17 @@ def wait_for_update(
     While the update is RUNNING, the event log is read at most every ``progress_interval`` seconds (None: never) to
     log rows per destination table; and once at the end of a failure for its error messages.
     """
-    url = ops.update_url(host, pipeline_id, update_id)
-    created_ms: list[int | None] = [None]
-    progress = TableProgress(log)
-
-    def check() -> Operation[Check]:
-        update = yield from ops.get_update(pipeline_id, update_id)
-        state = update.get("state")
-        created_ms[0] = update.get("creation_time") or created_ms[0]
-        if state == "RUNNING" and progress.due(progress_interval):
-            events = yield from ops.update_events(pipeline_id, update_id, since_ms=progress.since_ms or created_ms[0])
-            progress.report(events)
-        result = verdict(state, success_states, failure_states)
-        if result == "failed":
-            errors = yield from ops.update_errors(pipeline_id, update_id, since_ms=created_ms[0])
-            return Check("failed", state, describe_failure(pipeline_id, update_id, state, url, errors))
-        return Check(result, state, f"Update {update_id} is {state}: {url}" if result else "")
-
-    result = yield from poll(
-        check,
+    wait = UpdateWait(
+        pipeline_id,
+        update_id,
+        ops.update_url(host, pipeline_id, update_id),
+        success_states,
+        failure_states,
+        log,
+        progress_interval,
+    )
+    return poll(
+        wait,
         what=f"Update {update_id} of pipeline {pipeline_id}",
         poll_interval=poll_interval,
         end_time=end_time,
@@ -214,8 +284,6 @@ def wait_for_update(
         known_states=KNOWN_UPDATE_STATES,
         phase=f"update {pipeline_id}/{update_id}",
     )
-    message = f"{result.message}: {url}" if result.verdict == "timeout" else result.message
-    return UpdateOutcome(str(result.verdict), pipeline_id, update_id, result.state, message)
 
 
 # --- Unity Catalog connections ----------------------------------------------------------------------------------------
@@ -296,20 +364,38 @@ def check_connection(name: str) -> Operation[Check]:
     return connection_verdict(name, info)
 
 
+class ConnectionWait:
+    """A wait on one Unity Catalog connection (see :func:`wait_for_connection`)."""
+
+    __slots__ = ("log", "name")
+
+    def __init__(self, name: str, log: Any) -> None:
+        self.name = name
+        self.log = log
+
+    def check(self) -> Operation[Check]:
+        return check_connection(self.name)
+
+    def outcome(self, result: Check) -> ConnectionOutcome:
+        if result.verdict == "success" and result.state == "DEGRADED":
+            self.log.warning("%s", result.message)
+        return ConnectionOutcome(str(result.verdict), self.name, result.state, result.message)
+
+
+#: None: a connection without provisioning info, which is ready (no warning about an unknown state).
+_CONNECTION_STATES_KNOWN_TO_POLL = cast("Collection[str]", frozenset({*KNOWN_CONNECTION_STATES, None}))
+
+
 def wait_for_connection(
     name: str, *, poll_interval: float, end_time: float | None, log: Any
 ) -> Operation[ConnectionOutcome]:
     """Poll ``get_connection`` (one request a poll) until the connection is ready or has failed, or ``end_time``."""
-    result = yield from poll(
-        lambda: check_connection(name),
+    return poll(
+        ConnectionWait(name, log),
         what=f"Connection '{name}'",
         poll_interval=poll_interval,
         end_time=end_time,
         log=log,
-        # None: a connection without provisioning info, which is ready (no warning about an unknown state).
-        known_states=cast("Collection[str]", {*KNOWN_CONNECTION_STATES, None}),
+        known_states=_CONNECTION_STATES_KNOWN_TO_POLL,
         phase=f"connection {name}",
     )
-    if result.verdict == "success" and result.state == "DEGRADED":
-        log.warning("%s", result.message)
-    return ConnectionOutcome(str(result.verdict), name, result.state, result.message)

@@ -9,6 +9,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lakeflow.airflow_versions import KILL_BY_CANCELLATION
+from airflow_provider_lakeflow.hooks._protocol import Operation
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
@@ -17,17 +18,27 @@ EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 class LakeflowPollingTrigger(BaseTrigger):
     """Run one wait operation on the event loop and yield exactly one event.
 
-    Subclasses give ``identity()`` (the fields every event carries, e.g. ``pipeline_id``) and ``wait(host)`` (an
-    operation from :mod:`airflow_provider_lakeflow.hooks.waiting` returning the event's ``status``, ``state`` and
-    ``message``). A non-transient error becomes an ``"error"`` event rather than a crashed trigger.
+    Subclasses give ``identity(outcome)`` (the fields every event carries, e.g. ``pipeline_id``; ``outcome`` is None
+    for an error) and ``wait(host)`` (an operation from :mod:`airflow_provider_lakeflow.hooks.waiting` whose result
+    has the event's ``status``, ``state`` and ``message``). A non-transient error becomes an ``"error"`` event rather
+    than a crashed trigger.
+
+    Everything a sleeping wait keeps is walked by every full collection of a triggerer shared with other providers,
+    so the wait is one polling generator over one record (``hooks/waiting.py``), and the trigger's logger is its
+    class's, not one per wait.
     """
 
     databricks_conn_id: str
 
-    def identity(self) -> dict[str, Any]:
+    @property
+    def log(self) -> Any:
+        """The trigger class's logger (``LoggingMixin.logger()``): the same logger name, not one proxy per wait."""
+        return type(self).logger()
+
+    def identity(self, outcome: Any = None) -> dict[str, Any]:
         raise NotImplementedError
 
-    def wait(self, host: str) -> Any:
+    def wait(self, host: str) -> Operation[Any]:
         raise NotImplementedError
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -67,9 +78,21 @@ class LakeflowPollingTrigger(BaseTrigger):
             async with hook.session_scope():
                 try:
                     config = await hook.aconfig()
-                    status, state, message = await hook.arun(self.wait(config.host))
+                    outcome = await hook.arun(self.wait(config.host))
                 except Exception as exc:
-                    status, state, message = "error", None, f"{type(exc).__name__}: {exc}"
+                    event = {
+                        "status": "error",
+                        **self.identity(),
+                        "state": None,
+                        "message": f"{type(exc).__name__}: {exc}",
+                    }
+                else:
+                    event = {
+                        "status": outcome.status,
+                        **self.identity(outcome),
+                        "state": outcome.state,
+                        "message": outcome.message,
+                    }
         except asyncio.CancelledError:
             # Airflow 3.1-3.2 cancel a killed task's trigger but call no on_kill: handle the kill here.
             if KILL_BY_CANCELLATION and self.stops_on_kill():
@@ -77,7 +100,7 @@ class LakeflowPollingTrigger(BaseTrigger):
 
                 await after_cancellation(self)
             raise
-        yield TriggerEvent({"status": status, **self.identity(), "state": state, "message": message})
+        yield TriggerEvent(event)
 
 
 def check_event(event: Any, trigger: str) -> dict[str, Any]:

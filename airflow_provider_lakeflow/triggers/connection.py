@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_lakeflow.hooks._protocol import Operation
+    from airflow_provider_lakeflow.hooks.waiting import ConnectionOutcome
 
 
 class LakeflowConnectionReadyTrigger(LakeflowPollingTrigger):
@@ -42,13 +46,12 @@ class LakeflowConnectionReadyTrigger(LakeflowPollingTrigger):
             },
         )
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, outcome: Any = None) -> dict[str, Any]:
         return {"connection_name": self.connection_name}
 
-    def wait(self, host: str) -> Any:
+    def wait(self, host: str) -> Operation[ConnectionOutcome]:
         from airflow_provider_lakeflow.hooks.waiting import wait_for_connection
 
-        outcome = yield from wait_for_connection(
+        return wait_for_connection(
             self.connection_name, poll_interval=self.poll_interval, end_time=self.end_time, log=self.log
         )
-        return outcome.status, outcome.state, outcome.message

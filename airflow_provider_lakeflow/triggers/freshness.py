@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_lakeflow.hooks._protocol import Operation
+    from airflow_provider_lakeflow.hooks.waiting import UpdateOutcome
 
 
 class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
@@ -36,7 +40,6 @@ class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
         self.databricks_conn_id = databricks_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
-        self._update_id: str | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -50,18 +53,16 @@ class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
             },
         )
 
-    def identity(self) -> dict[str, Any]:
-        return {"pipeline_id": self.pipeline_id, "update_id": self._update_id}
+    def identity(self, outcome: Any = None) -> dict[str, Any]:
+        return {"pipeline_id": self.pipeline_id, "update_id": (outcome.update_id or None) if outcome else None}
 
-    def wait(self, host: str) -> Any:
+    def wait(self, host: str) -> Operation[UpdateOutcome]:
         from airflow_provider_lakeflow.hooks.freshness import wait_for_fresh_update
 
-        outcome = yield from wait_for_fresh_update(
+        return wait_for_fresh_update(
             self.pipeline_id,
             max_age=self.max_age,
             poll_interval=self.poll_interval,
             end_time=self.end_time,
             log=self.log,
         )
-        self._update_id = outcome.update_id or None
-        return outcome.status, outcome.state, outcome.message

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_lakeflow.hooks._protocol import Operation
+    from airflow_provider_lakeflow.hooks.waiting import UpdateOutcome
 
 
 class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
@@ -47,8 +51,9 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         self.databricks_conn_id = databricks_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
-        self.success_states = list(success_states)
-        self.failure_states = list(failure_states)
+        # tuples of strings: the collector stops tracking them, and every sleeping wait keeps its trigger
+        self.success_states = tuple(success_states)
+        self.failure_states = tuple(failure_states)
         self.cancel_on_kill = cancel_on_kill
         self.progress_interval = progress_interval
 
@@ -68,13 +73,13 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
             },
         )
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, outcome: Any = None) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id, "update_id": self.update_id}
 
-    def wait(self, host: str) -> Any:
+    def wait(self, host: str) -> Operation[UpdateOutcome]:
         from airflow_provider_lakeflow.hooks.waiting import wait_for_update
 
-        outcome = yield from wait_for_update(
+        return wait_for_update(
             self.pipeline_id,
             self.update_id,
             host=host,
@@ -85,7 +90,6 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
             log=self.log,
             progress_interval=self.progress_interval,
         )
-        return outcome.status, outcome.state, outcome.message
 
     def stops_on_kill(self) -> bool:
         return self.cancel_on_kill
