@@ -90,14 +90,21 @@ test-af2-serial: $(VENV2)/.installed
 # the UI's API. Then each phase that measures time or starts whole Airflow stacks runs alone: 3.3's and 2.11's serial
 # tests, the UI in a browser, then 3.1 and 3.2.
 test:
+	@date +"%T environments"
 	$(MAKE) -j5 venvs
+	@date +"%T lint, parallel phases"
 	$(MAKE) -j3 -O lint test-af3-parallel test-af2-parallel
+	@date +"%T newest SDK, release check, UI bundle and API"
 	$(MAKE) -j3 -O test-sdk-latest release-check ui-bundle-check test-ui
+	@date +"%T serial phases"
 	$(MAKE) test-af3-serial
 	$(MAKE) test-af2-serial
+	@date +"%T UI in a browser"
 	$(MAKE) test-ui-browser
+	@date +"%T Airflow 3.1, 3.2"
 	$(MAKE) test-af31
 	$(MAKE) test-af32
+	@date +"%T done"
 
 # The spec and emulator tests with the newest databricks-sdk (the field table is generated from the minimum, $(SDK),
 # and is only a floor): newer fields pass, typos fail naming the installed release, the emulator's answers parse

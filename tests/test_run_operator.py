@@ -90,7 +90,7 @@ def test_active_update_policy_fail(airflow_db, lakeflow_emulator, mode, capfd):
 def test_active_update_policy_reuse(airflow_db, lakeflow_emulator, mode):
     pipeline_id = make_pipeline("sales")
     # Long enough that the external update, started once the DAG is parsed, is still running when the task looks.
-    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=2.0)
+    lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=3.0)
     started: list[str] = []
     dag_run = run_dag(
         f"lf_policy_reuse_{mode}",
