@@ -28,7 +28,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FANOUT = int(os.environ.get("LAKEFLOW_SOAK_TRIGGERS", "50"))
-BLOCKED = "async thread was blocked"
+BLOCKED = re.compile(r"async thread was blocked for ([0-9.]+) seconds")
+#: Airflow's watchdog reports any loop lag over 0.2 s. Since 0.3 nothing freezes the heap, so a full garbage collection
+#: walks the triggerer's own base heap (Airflow and its libraries, ~250,000 objects): 0.2-0.5 s on a loaded 2-core
+#: machine, whatever the triggers do (docs/performance.md). What this test guards against is our code holding the
+#: loop: a blocking request, or importing databricks-sdk on the loop (over 1 s), so it bounds each block at 1 s.
+MAX_BLOCKED_SECONDS = 1.0
 #: ``LAKEFLOW_TRIGGERER_ASYNCIO_DEBUG=1`` makes asyncio name any callback that holds the triggerer's loop (slow).
 TRIGGERER_DEBUG = {"PYTHONASYNCIODEBUG": "1"} if os.environ.get("LAKEFLOW_TRIGGERER_ASYNCIO_DEBUG") else {}
 
@@ -320,7 +325,9 @@ def test_deferred_runs_succeed_through_the_real_triggerer(tmp_path, lakeflow_emu
     ]
     assert len(trigger_logs) >= FANOUT + 1, sorted(map(str, trigger_logs))
     triggerer_log = airflow.log("triggerer")
-    assert BLOCKED not in triggerer_log, triggerer_log[-3000:]
+    blocks = [float(seconds) for seconds in BLOCKED.findall(triggerer_log)]
+    print(f"the triggerer's loop lagged over 0.2 s {len(blocks)} times, at most {max(blocks, default=0):.2f} s")
+    assert max(blocks, default=0.0) < MAX_BLOCKED_SECONDS, triggerer_log[-3000:]
     # Every update the tasks started completed, and each pipeline got exactly one.
     for i in range(FANOUT):
         updates = emulator.updates(emulator.pipeline(f"fanout-{i}")["pipeline_id"])
