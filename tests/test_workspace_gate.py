@@ -117,9 +117,12 @@ def test_ten_thousand_waits_stay_within_the_budget(monkeypatch: pytest.MonkeyPat
     assert seen["mean_per_second"] <= budget * 1.02, seen
     # The gate lets at most the budget go in any one-second window. The emulator sees them bunched now and then (by
     # up to 45% over one second on a loaded 2-core machine): a loop busy with 10,000 waits delivers some requests a
-    # little after the gate let them go, and a descheduled emulator reads several at once. Over five seconds that
-    # evens out. Without the gate both would be ~5x the budget.
-    assert seen["peak_per_second_over_5s"] <= budget * 1.05, seen
+    # little after the gate let them go, and a descheduled emulator reads several at once. Since 0.3 nothing freezes
+    # the heap, so a full collection of this process (10,000 waits beside Airflow's own heap: 0.3-0.5 s on Airflow
+    # 2.11 here) holds the loop too: the requests the gate let go during it arrive after it, and five seconds at the
+    # emulator then hold up to 5.5 s of the gate's schedule (218/s measured, against 200). Without the gate both
+    # would be ~5x the budget.
+    assert seen["peak_per_second_over_5s"] <= budget * 1.15, seen
     assert seen["peak_per_second"] <= budget * 1.6, seen
 
 
