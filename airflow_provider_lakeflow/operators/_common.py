@@ -142,7 +142,7 @@ class _PipelineRefMixin(_HookMixin):
     pipeline_name: str | None
 
     def resolve_pipeline_id(self, hook: LakeflowHook) -> str:
-        from airflow_provider_lakeflow.hooks import operations as ops
+        from airflow_provider_lakeflow.workspace import operations
 
         _check_pipeline_ref(self.pipeline_id, self.pipeline_name)
-        return hook.run(ops.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))
+        return hook.run(operations.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))

@@ -129,7 +129,7 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
     def execute(self, context: Context) -> str:
         from databricks.sdk.errors import NotFound, ResourceConflict
 
-        from airflow_provider_lakeflow.hooks import operations as ops
+        from airflow_provider_lakeflow.workspace import operations
 
         mask_option_values(self.options)
         body = self._check_arguments(templated=True)
@@ -137,7 +137,7 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
         name, ctype, options = body["name"], body["connection_type"], body["options"]
         hook = self.hook
         try:
-            live = hook.run(ops.get_connection(name))
+            live = hook.run(operations.get_connection(name))
         except NotFound:
             self.log.info(
                 "Creating Unity Catalog connection '%s' (%s) with options %s (values hidden)",
@@ -146,9 +146,9 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
                 ", ".join(sorted(options)),
             )
             try:
-                info = hook.run(ops.create_connection(body))
+                info = hook.run(operations.create_connection(body))
             except ResourceConflict:  # created meanwhile by someone else: treat it as existing
-                live = hook.run(ops.get_connection(name))
+                live = hook.run(operations.get_connection(name))
             else:
                 state = (info.get("provisioning_info") or {}).get("state")
                 self.log.info(
@@ -162,7 +162,7 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
         return name
 
     def _reconcile(self, hook: LakeflowHook, live: dict, name: str, ctype: str, options: dict[str, str]) -> None:
-        from airflow_provider_lakeflow.hooks import operations as ops
+        from airflow_provider_lakeflow.workspace import operations
 
         live_type = live.get("connection_type")
         if live_type and live_type != ctype:
@@ -182,7 +182,7 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
         if not hidden and not changed:
             self.log.info("Connection '%s' already has these options; nothing to do", name)
             return
-        hook.run(ops.update_connection(name, {"options": options}))
+        hook.run(operations.update_connection(name, {"options": options}))
         reasons = []
         if changed:
             reasons.append(f"changed: {', '.join(changed)}")

@@ -86,7 +86,7 @@ class LakeflowConnectionReadySensor(_HookMixin, LakeflowSensor):
         context["ti"].xcom_push(key="state", value=state)
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_lakeflow.hooks.waiting import NOT_FOUND, check_connection
+        from airflow_provider_lakeflow.workspace.waiting import NOT_FOUND, check_connection
 
         name = check_connection_name(self.connection_name, "connection_name")
         result = self.hook.run(check_connection(name))

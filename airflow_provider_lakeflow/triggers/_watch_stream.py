@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks.watching import Snapshot
+    from airflow_provider_lakeflow.workspace.watching import Snapshot
 
 try:
     from airflow.triggers.shared_stream import SharedStreamProducer
@@ -64,8 +64,8 @@ async def poll_forever(
     """The shared poll: a snapshot every ``poll_interval`` seconds, forever. Faults are logged and polled through,
     never raised (a raising watcher would be restarted by the triggerer at once, again and again)."""
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
-    from airflow_provider_lakeflow.hooks.waiting import is_transient
-    from airflow_provider_lakeflow.hooks.watching import PipelineWatch
+    from airflow_provider_lakeflow.workspace.waiting import is_transient
+    from airflow_provider_lakeflow.workspace.watching import PipelineWatch
 
     hook = LakeflowHook(databricks_conn_id=databricks_conn_id)
     what = f"pipeline {pipeline_id or repr(pipeline_name)}"

@@ -9,8 +9,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lakeflow.airflow_versions import KILL_BY_CANCELLATION
-from airflow_provider_lakeflow.hooks._protocol import Operation
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+from airflow_provider_lakeflow.workspace.messages import Operation
 
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 
@@ -19,7 +19,7 @@ class LakeflowPollingTrigger(BaseTrigger):
     """Run one wait operation on the event loop and yield exactly one event.
 
     Subclasses give ``identity(outcome)`` (the fields every event carries, e.g. ``pipeline_id``; ``outcome`` is None
-    for an error) and ``wait(host)`` (an operation from :mod:`airflow_provider_lakeflow.hooks.waiting` whose result
+    for an error) and ``wait(host)`` (an operation from :mod:`airflow_provider_lakeflow.workspace.waiting` whose result
     has the event's ``status``, ``state`` and ``message``). A non-transient error becomes an ``"error"`` event rather
     than a crashed trigger.
 

@@ -8,8 +8,8 @@ from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._protocol import Operation
-    from airflow_provider_lakeflow.hooks.waiting import ConnectionOutcome
+    from airflow_provider_lakeflow.workspace.messages import Operation
+    from airflow_provider_lakeflow.workspace.waiting import ConnectionOutcome
 
 
 class LakeflowConnectionReadyTrigger(LakeflowPollingTrigger):
@@ -50,7 +50,7 @@ class LakeflowConnectionReadyTrigger(LakeflowPollingTrigger):
         return {"connection_name": self.connection_name}
 
     def wait(self, host: str) -> Operation[ConnectionOutcome]:
-        from airflow_provider_lakeflow.hooks.waiting import wait_for_connection
+        from airflow_provider_lakeflow.workspace.waiting import wait_for_connection
 
         return wait_for_connection(
             self.connection_name, poll_interval=self.poll_interval, end_time=self.end_time, log=self.log

@@ -20,7 +20,7 @@ from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.triggers._watch_stream import LakeflowWatchProducer, StateStore, poll_forever
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks.watching import Cursor, Due, Snapshot
+    from airflow_provider_lakeflow.workspace.watching import Cursor, Due, Snapshot
 
 try:
     from airflow.triggers.base import BaseEventTrigger
@@ -194,7 +194,7 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
 
     async def _take(self, snapshot: Snapshot) -> tuple[list[dict[str, Any]], Cursor | None]:
         """The events this snapshot owes, and the new cursor to store (None: unchanged). Never raises."""
-        from airflow_provider_lakeflow.hooks.watching import Cursor
+        from airflow_provider_lakeflow.workspace.watching import Cursor
 
         try:
             if not self._loaded:
@@ -216,7 +216,7 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
     async def _not_fired_elsewhere(self, events: list[dict[str, Any]], snapshot: Snapshot) -> list[dict[str, Any]]:
         """Drop events that another instance of this watcher already stored as fired (a re-parsed DAG whose old
         trigger still ran, or another triggerer during a failover): one read of the store, only when about to fire."""
-        from airflow_provider_lakeflow.hooks.watching import Cursor
+        from airflow_provider_lakeflow.workspace.watching import Cursor
 
         stored = Cursor.from_json(await self._store().load())
         if stored is None or stored.pipeline_id != snapshot.pipeline_id:
@@ -268,7 +268,7 @@ class LakeflowUpdateEventTrigger(LakeflowWatchTrigger):
         return {**super()._kwargs(), "states": list(self.states)}
 
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
-        from airflow_provider_lakeflow.hooks.watching import update_events_due
+        from airflow_provider_lakeflow.workspace.watching import update_events_due
 
         return update_events_due(cursor, snapshot, self.states, self._started_ms)
 
@@ -315,7 +315,7 @@ class LakeflowTableLandedTrigger(LakeflowWatchTrigger):
         return {"table": self.table, **super()._kwargs()}
 
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
-        from airflow_provider_lakeflow.hooks.watching import table_events_due
+        from airflow_provider_lakeflow.workspace.watching import table_events_due
 
         return table_events_due(cursor, snapshot, self.table, self._started_ms)
 

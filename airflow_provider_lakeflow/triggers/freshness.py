@@ -9,8 +9,8 @@ from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._protocol import Operation
-    from airflow_provider_lakeflow.hooks.waiting import UpdateOutcome
+    from airflow_provider_lakeflow.workspace.messages import Operation
+    from airflow_provider_lakeflow.workspace.waiting import UpdateOutcome
 
 
 class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
@@ -57,7 +57,7 @@ class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
         return {"pipeline_id": self.pipeline_id, "update_id": (outcome.update_id or None) if outcome else None}
 
     def wait(self, host: str) -> Operation[UpdateOutcome]:
-        from airflow_provider_lakeflow.hooks.freshness import wait_for_fresh_update
+        from airflow_provider_lakeflow.workspace.freshness import wait_for_fresh_update
 
         return wait_for_fresh_update(
             self.pipeline_id,

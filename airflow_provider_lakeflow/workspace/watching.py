@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_lakeflow.hooks import operations
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation
-from airflow_provider_lakeflow.hooks.waiting import _epoch_ms
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import ApiRequest, Operation
+from airflow_provider_lakeflow.workspace.waiting import _epoch_ms
 
 #: Updates listed per poll (newest first). An outage longer than this many updates fires the newest ones only.
 UPDATES_PER_POLL = 25

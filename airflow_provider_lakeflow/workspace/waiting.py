@@ -7,8 +7,8 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol, cast
 
-from airflow_provider_lakeflow.hooks import operations as ops
-from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep, is_connection_failure
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import Operation, Sleep, is_connection_failure
 
 #: Every update state databricks-sdk 0.162.0 knows. Anything else is logged raw and treated as still running.
 KNOWN_UPDATE_STATES = frozenset(
@@ -115,7 +115,7 @@ class TableProgress:
             stamp = _epoch_ms(event.get("timestamp") or "")
             if stamp is not None and (self.since_ms is None or stamp > self.since_ms):
                 self.since_ms = stamp
-        for table, metrics in ops.table_metrics(events).items():
+        for table, metrics in operations.table_metrics(events).items():
             rows = metrics.get("num_output_rows")
             if rows is None or self.rows.get(table) == rows:
                 continue
@@ -226,7 +226,7 @@ class UpdateWait:
 
     def check(self) -> Operation[Check]:
         pipeline_id, update_id = self.pipeline_id, self.update_id
-        update = yield from ops.get_update(pipeline_id, update_id)
+        update = yield from operations.get_update(pipeline_id, update_id)
         state = update.get("state")
         self.created_ms = update.get("creation_time") or self.created_ms
         if state == "RUNNING" and self.progress_interval is not None:
@@ -234,13 +234,13 @@ class UpdateWait:
                 self.progress = TableProgress(self.log)
             progress = self.progress
             if progress.due(self.progress_interval):
-                events = yield from ops.update_events(
+                events = yield from operations.update_events(
                     pipeline_id, update_id, since_ms=progress.since_ms or self.created_ms
                 )
                 progress.report(events)
         result = verdict(state, self.success_states, self.failure_states)
         if result == "failed":
-            errors = yield from ops.update_errors(pipeline_id, update_id, since_ms=self.created_ms)
+            errors = yield from operations.update_errors(pipeline_id, update_id, since_ms=self.created_ms)
             return Check("failed", state, describe_failure(pipeline_id, update_id, state, self.url, errors))
         return Check(result, state, f"Update {update_id} is {state}: {self.url}" if result else "")
 
@@ -269,7 +269,7 @@ def wait_for_update(
     wait = UpdateWait(
         pipeline_id,
         update_id,
-        ops.update_url(host, pipeline_id, update_id),
+        operations.update_url(host, pipeline_id, update_id),
         success_states,
         failure_states,
         log,
@@ -358,7 +358,7 @@ def check_connection(name: str) -> Operation[Check]:
     from databricks.sdk.errors import NotFound
 
     try:
-        info = yield from ops.get_connection(name)
+        info = yield from operations.get_connection(name)
     except NotFound:
         return Check(None, NOT_FOUND, f"Connection '{name}' does not exist yet")
     return connection_verdict(name, info)

@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airflow_provider_lakeflow.spec import OBJECT_KINDS, PipelineSpecError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.spec.shape import OBJECT_KINDS
 
 MANAGED = "MANAGED_INGESTION_PIPELINE_SPEC_VALIDATION_ERROR"
 GATEWAY = "INGESTION_GATEWAY_PIPELINE_SPEC_VALIDATION_ERROR"
@@ -381,7 +382,7 @@ def check_before_request(spec: Mapping[str, Any], hook: Any) -> None:
         return
     from databricks.sdk.errors import NotFound
 
-    from airflow_provider_lakeflow.hooks import operations
+    from airflow_provider_lakeflow.workspace import operations
 
     try:
         connection = hook.run(operations.get_connection(definition["connection_name"]))

@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_lakeflow.spec import PipelineSpecError, load_spec, validate_spec
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.spec.shape import load_spec, validate_spec
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_lakeflow.hooks import operations as api
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation
-from airflow_provider_lakeflow.hooks.waiting import Check, UpdateOutcome, _epoch_ms, poll
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import ApiRequest, Operation
+from airflow_provider_lakeflow.workspace.waiting import Check, UpdateOutcome, _epoch_ms, poll
 
 #: Updates read per check: the latest COMPLETED one is almost always among the newest few.
 UPDATES_PER_CHECK = 25
@@ -41,14 +41,16 @@ def fresh_update(pipeline_id: str, max_age: float, ended: dict[str, int | None])
     """
     now_ms = int(time.time() * 1000)
     cutoff = now_ms - int(max_age * 1000)
-    page = yield ApiRequest("GET", f"{api.PIPELINES}/{pipeline_id}/updates", query={"max_results": UPDATES_PER_CHECK})
+    page = yield ApiRequest(
+        "GET", f"{operations.PIPELINES}/{pipeline_id}/updates", query={"max_results": UPDATES_PER_CHECK}
+    )
     latest = next((u for u in page.get("updates") or [] if u.get("state") == "COMPLETED"), None)
     if latest is None:
         return None
     update_id = str(latest["update_id"])
     if update_id not in ended:
         created = int(latest.get("creation_time") or 0)
-        events = yield from api.update_events(pipeline_id, update_id, since_ms=max(created, cutoff))
+        events = yield from operations.update_events(pipeline_id, update_id, since_ms=max(created, cutoff))
         ended[update_id] = _completed_at(events)
     end = ended[update_id]
     return FreshUpdate(update_id, end) if end is not None and end >= cutoff else None
