@@ -26,15 +26,15 @@ def _pipeline(lakeflow_emulator, name: str, tables=("account", "contact")) -> st
 
 
 def _completed(events) -> dict[str, float]:
-    from airflow_provider_lakeflow.workspace.waiting import _epoch_ms
+    from airflow_provider_lakeflow.workspace.progress import epoch_ms
 
     out = {}
     for event in events:
         progress = (event.get("details") or {}).get("flow_progress") or {}
         if progress.get("status") == "COMPLETED":
-            out[event["origin"]["dataset_name"]] = _epoch_ms(event["timestamp"]) / 1000
+            out[event["origin"]["dataset_name"]] = epoch_ms(event["timestamp"]) / 1000
         if (event.get("details") or {}).get("update_progress", {}).get("state") in ("COMPLETED", "FAILED"):
-            out["<update>"] = _epoch_ms(event["timestamp"]) / 1000
+            out["<update>"] = epoch_ms(event["timestamp"]) / 1000
     return out
 
 

@@ -319,8 +319,8 @@ def test_transient_faults_are_retried(sql_conn, lakeflow_emulator, status):
 def test_connection_types_resolve_to_the_right_hook(sql_conn, lakeflow_emulator, monkeypatch):
     from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
-    from airflow_provider_lakeflow.hooks import LakeflowHook, LakeflowSqlHook
     from airflow_provider_lakeflow import get_provider_info
+    from airflow_provider_lakeflow.hooks import LakeflowHook, LakeflowSqlHook
 
     types = {c["connection-type"]: c["hook-class-name"] for c in get_provider_info()["connection-types"]}
     assert types["lakeflow_sql"] == "airflow_provider_lakeflow.hooks.sql.LakeflowSqlHook"

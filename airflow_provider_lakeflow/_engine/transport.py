@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow import __version__
+from airflow_provider_lakeflow._engine.auth import ConnectionConfigError
 from airflow_provider_lakeflow._engine.poll_schedule import PollTicks
 from airflow_provider_lakeflow._engine.responses import RawResponse
 from airflow_provider_lakeflow.workspace.messages import (
@@ -220,8 +221,6 @@ def _header_lifetime(config: Config) -> float:
 
 def build_config(settings: ConnectionSettings) -> Config:
     from databricks.sdk.config import Config
-
-    from airflow_provider_lakeflow._engine.auth import ConnectionConfigError
 
     try:
         return Config(product=PRODUCT, product_version=__version__, **settings.config_kwargs)

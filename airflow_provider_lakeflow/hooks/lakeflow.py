@@ -17,7 +17,9 @@ from airflow_provider_lakeflow._engine.auth import ConnectionSettings, settings_
 from airflow_provider_lakeflow._engine.budget import gate_for
 from airflow_provider_lakeflow._engine.poll_schedule import PollTicks, aligned_pause
 from airflow_provider_lakeflow._engine.retrying import RetryPolicy, Send, plan
-from airflow_provider_lakeflow._engine.transport import loop_state
+from airflow_provider_lakeflow._engine.transport import SESSION_SCOPE, credentials_for, loop_state
+from airflow_provider_lakeflow.provider_info import UI_FIELD_BEHAVIOUR
+from airflow_provider_lakeflow.workspace import operations
 from airflow_provider_lakeflow.workspace.messages import Operation, Sleep
 
 if TYPE_CHECKING:
@@ -60,15 +62,8 @@ class LakeflowHook(BaseHook):
     # -- connection ---------------------------------------------------------------------------------------------------
     @staticmethod
     def _settings_from(conn: Any) -> ConnectionSettings:
-        settings = settings_from_connection(
-            conn.conn_id,
-            host=conn.host,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra,
-            schema=conn.schema,
-            port=conn.port,
-        )
+        fields = {name: getattr(conn, name) for name in ("host", "login", "password", "extra", "schema", "port")}
+        settings = settings_from_connection(conn.conn_id, **fields)
         _mask(settings.secrets)
         return settings
 
@@ -86,8 +81,6 @@ class LakeflowHook(BaseHook):
         """
         await _import_runtime_off_loop()
         if self._settings is None:
-            from airflow_provider_lakeflow._engine.transport import loop_state
-
             cached = _SHARED_SETTINGS.get(self.databricks_conn_id)
             if cached is None or cached[0] < time.monotonic():
                 async with loop_state().lock_for(f"connection:{self.databricks_conn_id}"):
@@ -108,15 +101,11 @@ class LakeflowHook(BaseHook):
     def credentials(self) -> Credentials:
         """This connection's process-wide credentials (one SDK Config and token cache), looked up once per hook."""
         if self._credentials is None:
-            from airflow_provider_lakeflow._engine.transport import credentials_for
-
             self._credentials = credentials_for(self.settings)
         return self._credentials
 
     async def acredentials(self) -> Credentials:
         if self._credentials is None:
-            from airflow_provider_lakeflow._engine.transport import credentials_for
-
             self._credentials = credentials_for(await self.asettings())
         return self._credentials
 
@@ -199,15 +188,11 @@ class LakeflowHook(BaseHook):
 
     def session_scope(self) -> Any:
         """``async with hook.session_scope():`` around a trigger's run keeps the shared session tidy."""
-        from airflow_provider_lakeflow._engine.transport import SESSION_SCOPE
-
         return SESSION_SCOPE
 
     # -- UI ----------------------------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
         """For the UI's Test button: ``GET /api/2.0/preview/scim/v2/Me``; returns ``(ok, message)``."""
-        from airflow_provider_lakeflow.workspace import operations
-
         try:
             me = self.run(operations.current_user())
         except Exception as exc:
@@ -217,8 +202,6 @@ class LakeflowHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Airflow 2.11 reads this; Airflow 3 reads the declarative form in provider info."""
-        from airflow_provider_lakeflow.provider_info import UI_FIELD_BEHAVIOUR
-
         return UI_FIELD_BEHAVIOUR
 
     @classmethod

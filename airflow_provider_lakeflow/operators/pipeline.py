@@ -24,6 +24,8 @@ from airflow_provider_lakeflow.operators._common import (
 )
 from airflow_provider_lakeflow.operators.create_pipeline import LakeflowCreateIngestionPipelineOperator
 from airflow_provider_lakeflow.operators.run_pipeline import ON_ACTIVE_UPDATE_POLICIES, LakeflowRunPipelineOperator
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -72,9 +74,6 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
         _seconds("poll_interval", poll_interval, allow_none=False)
 
     def execute(self, context: Context) -> str | None:
-        from airflow_provider_lakeflow.workspace import operations
-        from airflow_provider_lakeflow.workspace.waiting import wait_for_update
-
         hook = self.hook
         pipeline_id = self.resolve_pipeline_id(hook)
         active = operations.active_update(hook.run(operations.get_pipeline(pipeline_id)))
@@ -134,8 +133,6 @@ class LakeflowDeletePipelineOperator(_PipelineRefMixin, BaseOperator):
 
     def execute(self, context: Context) -> str | None:
         from databricks.sdk.errors import NotFound
-
-        from airflow_provider_lakeflow.workspace import operations
 
         hook = self.hook
         try:

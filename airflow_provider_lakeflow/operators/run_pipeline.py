@@ -20,7 +20,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.airflow_versions import kill_note
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.lineage import asset_uri, operator_lineage
+from airflow_provider_lakeflow.lineage import publish_table_assets, update_lineage
 from airflow_provider_lakeflow.links import LakeflowUpdateLink
 from airflow_provider_lakeflow.operators import resume_store
 from airflow_provider_lakeflow.operators._common import (
@@ -31,6 +31,9 @@ from airflow_provider_lakeflow.operators._common import (
     _PipelineRefMixin,
     _seconds,
     _table_selections,
+    check_event,
+    stop_update,
+    wait_deadline,
 )
 from airflow_provider_lakeflow.operators.update_outcome import (
     check_no_data,
@@ -198,7 +201,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 hook,
                 pipeline_id,
                 active_id,
-                end_time=self._end_time(context),
+                end_time=wait_deadline(self.timeout, self.execution_timeout, context),
                 success_states=operations.TERMINAL_UPDATE_STATES,
             )
             if outcome.status == "timeout":
@@ -276,7 +279,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         ``remedy_of`` names the failed update when this is the schema-change follow-up, so that its failure does not
         start another one.
         """
-        end_time = self._end_time(context)
+        end_time = wait_deadline(self.timeout, self.execution_timeout, context)
         if self.deferrable:
             # Check once before deferring: an update that already ended needs no triggerer round trip.
             update = hook.run(operations.get_update(pipeline_id, update_id))
@@ -305,22 +308,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
         except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
             if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and self.cancel_on_kill:
-                self._stop(hook, pipeline_id, update_id, reason=type(exc).__name__)
+                stop_update(hook, self.log, pipeline_id, update_id, reason=type(exc).__name__)
             raise
         self._finish(context, outcome.as_event(), remedy_of=remedy_of)
-
-    def _end_time(self, context: Context | None = None) -> float | None:
-        """The wait's absolute deadline: ``timeout`` from now, and ``execution_timeout`` from the task's start."""
-        limits = []
-        timeout = _seconds("timeout", self.timeout)
-        if timeout is not None:
-            limits.append(time.time() + timeout)
-        if self.execution_timeout is not None:
-            started = getattr(context.get("ti") if context else None, "start_date", None)
-            start = started.timestamp() if started is not None else time.time()
-            # Leave room to stop the update before Airflow kills the task.
-            limits.append(start + max(1.0, self.execution_timeout.total_seconds() - 5))
-        return min(limits) if limits else None
 
     def _wait_in_worker(
         self,
@@ -346,17 +336,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             )
         )
 
-    def _stop(self, hook: LakeflowHook, pipeline_id: str, update_id: str, *, reason: str) -> None:
-        self.log.warning("Stopping update %s of pipeline %s (%s)", update_id, pipeline_id, reason)
-        try:
-            hook.run(operations.stop_pipeline(pipeline_id))
-        except Exception as exc:  # the task is failing anyway; say why the stop did not happen
-            self.log.error("Could not stop pipeline %s: %s: %s", pipeline_id, type(exc).__name__, exc)
-
     def _finish(self, context: Context, event: dict[str, Any], remedy_of: str | None = None) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
-        from airflow_provider_lakeflow.triggers.base import check_event  # (as above: the engine stays out of parsing)
-
         event = check_event(event, "LakeflowPipelineUpdateTrigger")
         status = event["status"]
         pipeline_id, update_id = event["pipeline_id"], event["update_id"]
@@ -365,7 +346,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         ti = context["ti"]
         ti.xcom_push(key="state", value=event.get("state"))
         if status == "timeout":
-            self._stop(hook, pipeline_id, update_id, reason="timeout")
+            stop_update(hook, self.log, pipeline_id, update_id, reason="timeout")
             raise AirflowException(f"{event['message']}. The update was stopped because the wait timed out.")
         if status == "error":
             raise AirflowException(
@@ -394,35 +375,20 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             self._wait_and_finish(context, hook, pipeline_id, follow_up, remedy_of=update_id)
             return  # the follow-up update finished the task
         check_no_data(self, context, hook.host, event, metrics)
-        self._publish_assets(context, hook.host, metrics)
+        if self.asset_alias is not None:
+            publish_table_assets(context["outlet_events"], self.asset_alias, hook.host, metrics)
         self.log.info("%s", event["message"])
-
-    def _publish_assets(self, context: Context, host: str, metrics: dict[str, dict[str, Any]]) -> None:
-        """One Asset event per table this update landed, through the AssetAlias declared at parse time."""
-        if self.asset_alias is None:
-            return
-        from airflow.providers.common.compat.assets import Asset, AssetAlias
-
-        alias_events = context["outlet_events"][AssetAlias(name=self.asset_alias)]
-        for table, values in sorted(metrics.items()):
-            if values.get("status") in (None, "COMPLETED"):
-                alias_events.add(Asset(uri=asset_uri(host, table)), extra={"table": table, **values})
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (with apache-airflow-providers-openlineage installed): sources in, landed tables out."""
         pipeline_id = self._resolved_pipeline_id or task_instance.xcom_pull(task_ids=self.task_id, key="pipeline_id")
         if not pipeline_id:
             return None
-        hook = self.hook
-        spec = hook.run(operations.get_pipeline(pipeline_id)).get("spec") or {}
         landed = getattr(self, "_table_metrics", None)
         if landed is None:
             landed = task_instance.xcom_pull(task_ids=self.task_id, key="table_metrics")
-        schemas = getattr(self, "_table_schemas", None)
         update_id = self._update_id or task_instance.xcom_pull(task_ids=self.task_id, key="update_id")
-        if schemas is None and update_id:  # not the instance that ran the wait: read the update's events again
-            schemas = operations.table_schemas(hook.run(operations.update_events(pipeline_id, update_id)))
-        return operator_lineage(spec, hook.host, landed=list(landed) if landed else None, schemas=schemas)
+        return update_lineage(self.hook, pipeline_id, update_id, landed, getattr(self, "_table_schemas", None))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         self._finish(context, event or {})
@@ -430,4 +396,4 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def on_kill(self) -> None:
         if self.cancel_on_kill and self._update_id and self._resolved_pipeline_id:
-            self._stop(self.hook, self._resolved_pipeline_id, self._update_id, reason="task killed")
+            stop_update(self.hook, self.log, self._resolved_pipeline_id, self._update_id, reason="task killed")

@@ -71,6 +71,7 @@ def _installed_table() -> dict[str, Any] | None:
     """The installed SDK's own table, or None when it is the table's release (or cannot be read)."""
     if installed_sdk_version() == field_table.SDK_VERSION:
         return None
+    # only with another SDK release installed: build() imports databricks-sdk, which a DAG file must not load
     from airflow_provider_lakeflow.spec.generate_field_table import build
 
     try:

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.spec.fields import check_fields
+from airflow_provider_lakeflow.spec.server_rules import OBJECT_KINDS, check_server_rules
 
 MAX_OBJECTS = 250
-OBJECT_KINDS = ("table", "schema", "report")
 
 
 def load_spec(spec: Any, base_dir: str | None = None) -> dict[str, Any]:
@@ -242,9 +243,6 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
     """Raise :class:`PipelineSpecError` for the first rule the spec breaks: unknown fields first (a misspelt key
     would otherwise hide the setting the rules below look for), then the shape of the pipeline, then the rules the
     workspace enforces (``spec_rules``)."""
-    from airflow_provider_lakeflow.spec.fields import check_fields
-    from airflow_provider_lakeflow.spec.server_rules import check_server_rules
-
     check_fields(spec)
     _require_str(spec, "name", "", "give the pipeline a name; it is how the operator finds it again.")
     ingestion = spec.get("ingestion_definition")

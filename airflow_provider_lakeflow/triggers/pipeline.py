@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.workspace.messages import Operation
@@ -57,28 +59,10 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.progress_interval = progress_interval
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "pipeline_id": self.pipeline_id,
-                "update_id": self.update_id,
-                "databricks_conn_id": self.databricks_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "success_states": list(self.success_states),
-                "failure_states": list(self.failure_states),
-                "cancel_on_kill": self.cancel_on_kill,
-                "progress_interval": self.progress_interval,
-            },
-        )
-
     def identity(self, outcome: Any = None) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id, "update_id": self.update_id}
 
     def wait(self, host: str) -> Operation[UpdateOutcome]:
-        from airflow_provider_lakeflow.workspace.waiting import wait_for_update
-
         return wait_for_update(
             self.pipeline_id,
             self.update_id,
@@ -100,8 +84,6 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         The stop applies to the pipeline's active update; an update that already ended (its event may have been
         delivered by another triggerer) must not turn into a stop of the pipeline's next update.
         """
-        from airflow_provider_lakeflow.workspace import operations
-
         hook = self._hook()
         async with hook.session_scope():
             update = await hook.arun(operations.get_update(self.pipeline_id, self.update_id))

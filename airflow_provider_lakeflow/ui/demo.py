@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_lakeflow.workspace import operations
+
 USER, PASSWORD = "admin", "admin"
 VIEWER, VIEWER_PASSWORD = "viewer", "viewer"
 DEMO_DAGS = Path(__file__).parent / "demo_dags"
@@ -132,8 +134,8 @@ class LocalAirflow:
         raise TimeoutError(f"timed out waiting for {what}")
 
     def _pipelines(self) -> None:
+        # Airflow loads into the demo's own process for this step only (Airflow itself runs in the child processes)
         from airflow_provider_lakeflow.hooks import LakeflowHook
-        from airflow_provider_lakeflow.workspace import operations
 
         os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = self.env["AIRFLOW_CONN_DATABRICKS_DEFAULT"]
         hook = LakeflowHook()

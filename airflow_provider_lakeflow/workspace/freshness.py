@@ -13,7 +13,8 @@ from typing import Any
 
 from airflow_provider_lakeflow.workspace import operations
 from airflow_provider_lakeflow.workspace.messages import ApiRequest, Operation
-from airflow_provider_lakeflow.workspace.waiting import Check, UpdateOutcome, _epoch_ms, poll
+from airflow_provider_lakeflow.workspace.progress import epoch_ms
+from airflow_provider_lakeflow.workspace.waiting import Check, UpdateOutcome, poll
 
 #: Updates read per check: the latest COMPLETED one is almost always among the newest few.
 UPDATES_PER_CHECK = 25
@@ -29,7 +30,7 @@ def _completed_at(events: list[dict]) -> int | None:
     for event in events:
         progress = (event.get("details") or {}).get("update_progress") or {}
         if event.get("event_type") == "update_progress" and progress.get("state") == "COMPLETED":
-            return _epoch_ms(event.get("timestamp") or "")
+            return epoch_ms(event.get("timestamp") or "")
     return None
 
 
@@ -65,6 +66,7 @@ class FreshnessWait:
     """A wait for a fresh update of one pipeline (see :func:`wait_for_fresh_update`)."""
 
     __slots__ = ("ended", "found", "max_age", "pipeline_id")
+    known_states = None
 
     def __init__(self, pipeline_id: str, max_age: float) -> None:
         self.pipeline_id = pipeline_id
@@ -72,6 +74,12 @@ class FreshnessWait:
         #: end times per update id (see :func:`fresh_update`)
         self.ended: dict[str, int | None] = {}
         self.found: FreshUpdate | None = None
+
+    def what(self) -> str:
+        return f"Freshness of pipeline {self.pipeline_id} (a COMPLETED update within {self.max_age:.0f} s)"
+
+    def phase(self) -> str | None:
+        return None
 
     def check(self) -> Operation[Check]:
         found = yield from fresh_update(self.pipeline_id, self.max_age, self.ended)
@@ -90,10 +98,4 @@ def wait_for_fresh_update(
     pipeline_id: str, *, max_age: float, poll_interval: float, end_time: float | None, log: Any
 ) -> Operation[UpdateOutcome]:
     """Poll until the pipeline's latest COMPLETED update ended within ``max_age``, or ``end_time``."""
-    return poll(
-        FreshnessWait(pipeline_id, max_age),
-        what=f"Freshness of pipeline {pipeline_id} (a COMPLETED update within {max_age:.0f} s)",
-        poll_interval=poll_interval,
-        end_time=end_time,
-        log=log,
-    )
+    return poll(FreshnessWait(pipeline_id, max_age), poll_interval=poll_interval, end_time=end_time, log=log)
