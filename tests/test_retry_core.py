@@ -1,4 +1,4 @@
-"""The one retry loop (hooks/_retrying.py), driven step by step with an injected clock and jitter.
+"""The one retry loop (_engine/retrying.py), driven step by step with an injected clock and jitter.
 
 These are counts of steps the sans-IO plan asks for (sends, sleeps, token refreshes), for scripted responses; the same
 plan runs under ``hook.run`` and ``hook.arun``, which tests/test_faults.py and tests/test_auth_modes.py exercise
