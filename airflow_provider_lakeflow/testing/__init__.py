@@ -15,6 +15,8 @@ __all__ = ["EmulatorClient", "LakeflowEmulator"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
+        # Lazy: the pytest plugin (``testing.pytest_plugin``) loads this package in every pytest run; aiohttp and the
+        # emulator load only when a test asks for them.
         from airflow_provider_lakeflow.testing.emulator import control
 
         return getattr(control, name)

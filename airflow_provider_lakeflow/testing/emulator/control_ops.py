@@ -1,22 +1,23 @@
 """The emulator's control operations, declared once: ``ControlMethods`` is the interface tests and tools call.
 
-Three classes implement ``_call(op, **kwargs)``: ``Workspace`` (``state.py``: the operation itself),
+Three classes implement ``_call(op, **kwargs)``: ``Workspace`` (``workspace.py``: the operation itself),
 ``LakeflowEmulator`` (the same, in process) and ``EmulatorClient`` (a POST to ``/__emulator__/<op>``, whose route
 calls the very same ``Workspace`` method). ``Workspace`` overrides the operations it owns (mypy holds each override to
 the signature declared here); the ones that belong to a part of the workspace (fault injection and the request log in
-``faults.py``, SQL warehouses in ``sql.py``) are handed to that part by ``DELEGATED``. A new operation is declared here,
-then implemented once: a ``Workspace`` method, or a ``DELEGATED`` entry.
+``faults.py``, the rate limit in ``ratelimit.py``, the update schedules in ``schedules.py``, SQL warehouses in
+``sql/engine.py``) are handed to that part by ``DELEGATED``. A new operation is declared here, then implemented once: a
+``Workspace`` method, or a ``DELEGATED`` entry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from airflow_provider_lakeflow.testing.emulator.faults import RecordedRequest
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.state import Workspace
+from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
+from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
+from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
+from airflow_provider_lakeflow.testing.emulator.sql.engine import SqlEngine
 
 
 class ControlMethods:
@@ -290,8 +291,21 @@ class ControlMethods:
 # Every control operation, by name: the ``/__emulator__/<op>`` routes accept these and nothing else.
 CONTROL_OPS = tuple(name for name in vars(ControlMethods) if not name.startswith("_"))
 
+
+class WorkspaceParts(Protocol):
+    """The parts of ``Workspace`` that implement control operations of their own (see ``DELEGATED``)."""
+
+    scheduler: UpdateScheduler
+    faults: FaultRegistry
+    request_log: RequestLog
+    rate_limit: RateLimit
+
+    @property
+    def sql_engine(self) -> SqlEngine: ...
+
+
 # Operations implemented by a part of the workspace rather than by ``Workspace`` itself.
-DELEGATED: dict[str, Callable[[Workspace], Callable[..., Any]]] = {
+DELEGATED: dict[str, Callable[[WorkspaceParts], Callable[..., Any]]] = {
     "schedule_updates": lambda ws: ws.scheduler.schedule,
     "unschedule_updates": lambda ws: ws.scheduler.unschedule,
     "schedules": lambda ws: ws.scheduler.list,

@@ -10,16 +10,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
-from airflow_provider_lakeflow.testing.emulator.conditions import ScriptedCondition
 from airflow_provider_lakeflow.testing.emulator.errors import invalid, not_found
-from airflow_provider_lakeflow.testing.emulator.updates import Script, Update
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
-    from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
+from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
+from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import ScriptedCondition
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Script, Update
 
 PAT_USER = "emulator-user@example.com"
 UI_USER = "ui-user@example.com"
@@ -181,7 +178,6 @@ class WorkspaceState:
     _oauth: dict[str, tuple[str, float]]
     _default_script: Script
     _connection_script: tuple[float, str, str | None]
-    _sql: SqlEngine | None
 
     def _pipeline(self, pipeline_id: str) -> Pipeline:
         p = self._pipelines.get(pipeline_id)

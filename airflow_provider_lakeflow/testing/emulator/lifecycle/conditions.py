@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_lakeflow.testing.emulator.updates import Flow, match_flow
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Flow, match_flow
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import re
 import uuid
 from typing import Any
 
-from airflow_provider_lakeflow.testing.emulator.conditions import fire as fire_conditions
+from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token, encode_token, event_filter
 from airflow_provider_lakeflow.testing.emulator.errors import conflict, invalid, not_found
-from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, event_filter
+from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import fire as fire_conditions
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Flow, Update, match_flow, pipeline_flows
 from airflow_provider_lakeflow.testing.emulator.model import Pipeline, WorkspaceState
-from airflow_provider_lakeflow.testing.emulator.updates import Flow, Update, match_flow, pipeline_flows
 
 _UPDATE_REQUEST_FIELDS = (
     "full_refresh_selection",

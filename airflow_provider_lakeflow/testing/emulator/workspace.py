@@ -14,13 +14,15 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow_provider_lakeflow.testing.emulator.conditions import script as scripted_condition
-from airflow_provider_lakeflow.testing.emulator.connections_api import ConnectionsApi
+from airflow_provider_lakeflow.testing.emulator.api.connections import ConnectionsApi
+from airflow_provider_lakeflow.testing.emulator.api.pipelines import PipelinesApi
 from airflow_provider_lakeflow.testing.emulator.control_ops import DELEGATED, ControlMethods
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
+from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import script as scripted_condition
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Script
 from airflow_provider_lakeflow.testing.emulator.model import (
     PAT_USER,
     PROVISIONING_STATES,
@@ -31,13 +33,9 @@ from airflow_provider_lakeflow.testing.emulator.model import (
     Pipeline,
     is_secret_option,
 )
-from airflow_provider_lakeflow.testing.emulator.pipelines_api import PipelinesApi
 from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
 from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
-from airflow_provider_lakeflow.testing.emulator.updates import Script
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
+from airflow_provider_lakeflow.testing.emulator.sql.engine import SqlEngine
 
 __all__ = ["WORKSPACE_ID", "Workspace"]
 
@@ -324,8 +322,6 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
     def sql_engine(self) -> SqlEngine:
         with self._lock:
             if self._sql is None:
-                from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
-
                 self._sql = SqlEngine(self)
             return self._sql
 

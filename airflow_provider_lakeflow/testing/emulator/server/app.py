@@ -19,11 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_lakeflow.testing.emulator.api.listing import bool_param, int_param
 from airflow_provider_lakeflow.testing.emulator.control_ops import CONTROL_OPS, to_jsonable
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
 from airflow_provider_lakeflow.testing.emulator.faults import Fault, RecordedRequest
-from airflow_provider_lakeflow.testing.emulator.listing import bool_param, int_param
-from airflow_provider_lakeflow.testing.emulator.state import WORKSPACE_ID, Workspace
+from airflow_provider_lakeflow.testing.emulator.workspace import WORKSPACE_ID, Workspace
 
 log = logging.getLogger(__name__)
 WORKSPACE_KEY: web.AppKey[Workspace] = web.AppKey("workspace", Workspace)

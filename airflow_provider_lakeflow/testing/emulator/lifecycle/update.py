@@ -14,8 +14,8 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_lakeflow.testing.emulator.listing import format_timestamp
-from airflow_provider_lakeflow.testing.emulator.validation import report_table_name
+from airflow_provider_lakeflow.testing.emulator.api.listing import format_timestamp
+from airflow_provider_lakeflow.testing.emulator.api.spec_rules import report_table_name
 
 #: The columns of every table the emulator lands (the SQL warehouse creates them with these types), announced in each
 #: flow's ``flow_definition`` event as Databricks does.

@@ -26,6 +26,7 @@ DuckDB is imported on first use only (it is a dependency of the ``testing`` extr
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import math
@@ -34,12 +35,12 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
-from airflow_provider_lakeflow.testing.emulator.sql_landing import _SETUP, LandedTables
-from airflow_provider_lakeflow.testing.emulator.sql_statement import Statement, StatementRule
-from airflow_provider_lakeflow.testing.emulator.sql_translation import (
+from airflow_provider_lakeflow.testing.emulator.sql.landing import _SETUP, EventSource, LandedTables
+from airflow_provider_lakeflow.testing.emulator.sql.statement import Statement, StatementRule
+from airflow_provider_lakeflow.testing.emulator.sql.translation import (
     _SQL_STATES,
     _q,
     column_info,
@@ -49,9 +50,6 @@ from airflow_provider_lakeflow.testing.emulator.sql_translation import (
     render,
     translate,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.state import Workspace
 
 DEFAULT_WAREHOUSE_ID = "emulator-warehouse"
 DEFAULT_CHUNK_ROWS = 10_000
@@ -65,8 +63,8 @@ BASE = "/api/2.0/sql/statements"
 class SqlEngine(LandedTables):
     """The warehouses, the DuckDB database and the statements of one emulated workspace."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        import duckdb
+    def __init__(self, workspace: EventSource) -> None:
+        import duckdb  # here, not at the top: DuckDB loads only when the first SQL request arrives (a testing extra)
 
         self._duckdb = duckdb
         self.workspace = workspace
@@ -263,8 +261,6 @@ class SqlEngine(LandedTables):
 
     async def wait(self, st: Statement, seconds: float) -> None:
         """Wait on the event loop (never blocking it) for the statement to end, at most ``seconds``."""
-        import asyncio
-
         if st.future is None or seconds <= 0:
             return
         deadline = time.monotonic() + seconds
