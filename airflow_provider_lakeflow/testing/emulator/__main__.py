@@ -8,7 +8,7 @@ import signal
 import sys
 
 from airflow_provider_lakeflow.testing.emulator.control import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN
-from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import CONDITIONS
+from airflow_provider_lakeflow.testing.emulator.lifecycle.condition_catalog import CONDITIONS
 from airflow_provider_lakeflow.testing.emulator.server.app import EmulatorServer
 from airflow_provider_lakeflow.testing.emulator.workspace import Workspace
 

@@ -1,7 +1,7 @@
 """The workspace's data: pipelines, UC connections and job runs, and the lookups every part of the workspace shares.
 
-``WorkspaceState`` declares the attributes ``Workspace`` holds (its REST parts, in ``pipelines_api``,
-``updates_api`` and ``connections_api``, are mixins over it), so each part type-checks on its own.
+``WorkspaceState`` declares the attributes ``Workspace`` holds (its REST parts, in ``api/pipelines``,
+``api/updates`` and ``api/connections``, are mixins over it), so each part type-checks on its own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLI
 from airflow_provider_lakeflow.testing.emulator.errors import invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
 from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import ScriptedCondition
-from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Script, Update
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Script
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Update
 
 PAT_USER = "emulator-user@example.com"
 UI_USER = "ui-user@example.com"

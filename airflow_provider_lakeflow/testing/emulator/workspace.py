@@ -1,7 +1,7 @@
 """The in-memory Databricks workspace: its REST parts put together, auth, job runs, and the control operations.
 
 No HTTP here. ``api_*`` methods are the REST surface (the server maps routes onto them one to one): pipelines in
-``pipelines_api``, updates and events in ``updates_api``, connections in ``connections_api``, the data in ``model``.
+``api/pipelines``, updates and events in ``api/updates``, connections in ``api/connections``, the data in ``model``.
 The other public methods are the control operations declared in ``control_ops`` (shared by the in-process
 ``LakeflowEmulator`` and the ``/__emulator__/`` routes). Everything is guarded by one lock: calls are short, so the
 event loop and control threads never wait long.
@@ -22,7 +22,7 @@ from airflow_provider_lakeflow.testing.emulator.control_ops import DELEGATED, Co
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
 from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import script as scripted_condition
-from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Script
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Script
 from airflow_provider_lakeflow.testing.emulator.model import (
     PAT_USER,
     PROVISIONING_STATES,
@@ -192,7 +192,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         updates: int | None = None,
     ) -> None:
         """Fail updates of one pipeline with a documented error condition (``CLASS.SUB``), on one table's flow or,
-        without ``table``, on the whole update; see ``conditions.py`` for how long it keeps failing."""
+        without ``table``, on the whole update; see ``lifecycle/conditions.py`` for how long it keeps failing."""
         scripted = scripted_condition(condition, table, parameters, updates)
         with self._lock:
             self._resolve(pipeline_id_or_name).conditions.append(scripted)
@@ -317,7 +317,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
     def job_run(self, run_id: int) -> dict[str, Any]:
         return self.api_get_job_run(run_id)
 
-    # ================================================================ SQL warehouses (the engine lives in sql.py)
+    # ============================================================ SQL warehouses (the engine lives in sql/engine.py)
     @property
     def sql_engine(self) -> SqlEngine:
         with self._lock:

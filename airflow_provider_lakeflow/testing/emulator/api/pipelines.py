@@ -1,4 +1,4 @@
-"""The workspace API of pipelines: create, get, edit, delete and list (a pipeline's updates are in ``updates_api``)."""
+"""The workspace API of pipelines: create, get, edit, delete and list (a pipeline's updates are in ``updates``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token,
 from airflow_provider_lakeflow.testing.emulator.api.spec_rules import validate_pipeline_edit, validate_pipeline_spec
 from airflow_provider_lakeflow.testing.emulator.api.updates import UpdatesApi
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, conflict, invalid
-from airflow_provider_lakeflow.testing.emulator.lifecycle.update import TERMINAL
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import TERMINAL
 from airflow_provider_lakeflow.testing.emulator.model import UI_ONLY_CONNECTION_TYPES, Pipeline, now_ms
 
 # Not part of PipelineSpec: write-only request fields.

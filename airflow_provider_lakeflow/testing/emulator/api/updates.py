@@ -10,7 +10,8 @@ from typing import Any
 from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token, encode_token, event_filter
 from airflow_provider_lakeflow.testing.emulator.errors import conflict, invalid, not_found
 from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import fire as fire_conditions
-from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Flow, Update, match_flow, pipeline_flows
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Flow, match_flow, pipeline_flows
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Update
 from airflow_provider_lakeflow.testing.emulator.model import Pipeline, WorkspaceState
 
 _UPDATE_REQUEST_FIELDS = (

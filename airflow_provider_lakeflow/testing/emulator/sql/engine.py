@@ -1,9 +1,10 @@
 """The SQL Statement Execution API (``/api/2.0/sql/statements``) on an embedded DuckDB.
 
 - Landed tables: when a flow's ``flow_progress`` COMPLETED event (with ``metrics.num_output_rows`` = n) appears in a
-  pipeline's event log, the destination table is (re)written with exactly n rows. Events are materialized lazily (see
-  ``updates.py``), so rows land when the emulator first observes the event: before every statement the engine syncs the
-  events it has not seen yet. No timers, and the table always agrees with the metrics the event log reported.
+  pipeline's event log, the destination table is (re)written with exactly n rows. Events are materialized lazily
+  (see ``lifecycle/update.py``), so rows land when the emulator first observes the event: before every statement the
+  engine syncs the events it has not seen yet. No timers, and the table always agrees with the metrics the event log
+  reported.
 - Names: a Unity Catalog catalog is a DuckDB database attached under the same name, its schemas DuckDB schemas, so
   ``catalog.schema.table`` works as written. DuckDB reserves four database names; catalogs called ``main``, ``system``,
   ``temp`` or ``memory`` are attached as ``__uc_<name>`` and three-part names starting with them are rewritten.
@@ -17,8 +18,8 @@
 - Statements run on a small thread pool (the aiohttp loop never blocks); results are kept as rows and rendered to
   JSON_ARRAY strings one chunk at a time (``chunk_rows`` rows a chunk).
 
-Layout: ``sql_translation`` (Databricks SQL and values to DuckDB and back), ``sql_landing`` (the event log table and
-landed tables), ``sql_statement`` (a statement's record); this module is the engine: warehouses, statements and
+Layout: ``translation`` (Databricks SQL and values to DuckDB and back), ``landing`` (the event log table and landed
+tables), ``statement`` (a statement's record); this module is the engine: warehouses, statements and
 their results.
 
 DuckDB is imported on first use only (it is a dependency of the ``testing`` extra).
