@@ -9,17 +9,24 @@ Events are derived from the same timeline (a deterministic plan) and materialize
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import Fired
-from airflow_provider_lakeflow.testing.emulator.lifecycle.events import UpdateEvents, format_timestamp
 from airflow_provider_lakeflow.testing.emulator.lifecycle.script import PHASES, TERMINAL, Flow, Script, lookup
 
 
+def format_timestamp(epoch_seconds: float) -> str:
+    """RFC 3339 with milliseconds and ``Z``, as the event log writes it."""
+    ms = int(epoch_seconds * 1000)
+    d = dt.datetime.fromtimestamp(ms // 1000, tz=dt.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
 @dataclass
-class Update(UpdateEvents):
+class Update:
     """One pipeline update. ``created`` is epoch seconds; everything else is offsets from it."""
 
     update_id: str
@@ -169,15 +176,4 @@ class Update(UpdateEvents):
         for f in self.flows:
             seconds = lookup(self.script.table_seconds, f.name)
             out[f.name] = self.end if seconds is None else min(self.end, running_start + float(seconds))
-        return out
-
-    def materialize(self, now: float, pipeline_name: str, next_seq: int) -> list[dict[str, Any]]:
-        """The events whose time has come since the last call, numbered from ``next_seq``."""
-        elapsed = now - self.created
-        plan = self.plan()
-        out: list[dict[str, Any]] = []
-        while self.emitted < len(plan) and plan[self.emitted][0] <= elapsed:
-            offset, kind, data = plan[self.emitted]
-            out.append(self._event(self.emitted, offset, kind, data, pipeline_name, next_seq + len(out)))
-            self.emitted += 1
         return out
