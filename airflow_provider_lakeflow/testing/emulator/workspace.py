@@ -14,7 +14,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.testing.emulator.api.connections import ConnectionsApi
 from airflow_provider_lakeflow.testing.emulator.api.pipelines import PipelinesApi
@@ -22,7 +22,7 @@ from airflow_provider_lakeflow.testing.emulator.control_ops import DELEGATED, Co
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
 from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import script as scripted_condition
-from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Script
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Script, ScriptChanges
 from airflow_provider_lakeflow.testing.emulator.model import (
     PAT_USER,
     PROVISIONING_STATES,
@@ -36,6 +36,10 @@ from airflow_provider_lakeflow.testing.emulator.model import (
 from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
 from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
 from airflow_provider_lakeflow.testing.emulator.sql.engine import SqlEngine
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack is Python 3.11+; annotations only
+
 
 __all__ = ["WORKSPACE_ID", "Workspace"]
 
@@ -132,55 +136,17 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
             return run.info(self.now(), self.host)
 
     # ================================================================ control operations
-    def script_pipeline(
-        self,
-        pipeline_id_or_name: str,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str = "COMPLETED",
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> None:
+    def script_pipeline(self, pipeline_id_or_name: str, **changes: Unpack[ScriptChanges]) -> None:
         """Script the next updates of one pipeline, on top of the default script."""
         with self._lock:
             p = self._resolve(pipeline_id_or_name)
-            p.script = self._default_script.with_overrides(
-                phase_seconds=phase_seconds,
-                outcome=outcome,
-                error_message=error_message,
-                rows=rows,
-                tables=tables,
-                data_quality=data_quality,
-                table_seconds=table_seconds,
-            )
+            p.script = self._default_script.with_changes({"outcome": "COMPLETED", **changes})
 
-    def set_default_script(
-        self,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str = "COMPLETED",
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        update_seconds: float | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> None:
+    def set_default_script(self, *, update_seconds: float | None = None, **changes: Unpack[ScriptChanges]) -> None:
         """Replace the script of every pipeline without its own; ``update_seconds`` rescales the default phases."""
         with self._lock:
             base = Script.default(update_seconds if update_seconds is not None else self._update_seconds)
-            self._default_script = base.with_overrides(
-                phase_seconds=phase_seconds,
-                outcome=outcome,
-                error_message=error_message,
-                rows=rows,
-                tables=tables,
-                data_quality=data_quality,
-                table_seconds=table_seconds,
-            )
+            self._default_script = base.with_changes({"outcome": "COMPLETED", **changes})
 
     def script_condition(
         self,

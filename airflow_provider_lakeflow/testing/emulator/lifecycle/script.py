@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypedDict
 
 PHASES = ("QUEUED", "WAITING_FOR_RESOURCES", "INITIALIZING", "SETTING_UP_TABLES", "RUNNING")
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELED"})
@@ -23,6 +23,26 @@ DEFAULT_FRACTIONS = {
     "STOPPING": 0.05,
 }
 SCHEMA_TABLES_PER_SPEC = 3
+
+
+class ScriptChanges(TypedDict, total=False):
+    """What ``script_pipeline`` / ``set_default_script`` change in a script (their keyword arguments, declared once);
+    a key left out keeps the script's value, except ``outcome``, which those operations reset to ``COMPLETED``."""
+
+    #: one number for every phase, or {phase: seconds} for some of them (``DEFAULT_FRACTIONS`` names them)
+    phase_seconds: float | dict[str, float] | None
+    #: ``COMPLETED`` or ``FAILED``
+    outcome: str | None
+    #: the text of the failure's ERROR events
+    error_message: str | None
+    #: an int for every table, or {table: n} (full or short names)
+    rows: int | dict[str, int] | None
+    #: the destination tables of ``schema`` objects (or of a pipeline without ingestion_definition)
+    tables: list[str] | tuple[str, ...] | None
+    #: {table: {...}} reported in ``flow_progress``
+    data_quality: dict[str, Any] | None
+    #: {table: seconds after RUNNING starts at which its flow COMPLETES} (full or short names)
+    table_seconds: dict[str, float] | None
 
 
 @dataclass(frozen=True)
@@ -42,17 +62,16 @@ class Script:
     def default(cls, update_seconds: float) -> Script:
         return cls({k: update_seconds * f for k, f in DEFAULT_FRACTIONS.items()})
 
-    def with_overrides(
-        self,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str | None = None,
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | tuple[str, ...] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> Script:
+    def with_changes(self, changes: ScriptChanges) -> Script:
+        """This script with ``changes`` applied; a TypeError for a key ``ScriptChanges`` does not have."""
+        unexpected = set(changes) - set(ScriptChanges.__annotations__)
+        if unexpected:
+            known = ", ".join(ScriptChanges.__annotations__)
+            raise TypeError(f"unexpected keyword argument(s) {', '.join(sorted(unexpected))}; known: {known}")
+        phase_seconds, outcome = changes.get("phase_seconds"), changes.get("outcome")
+        error_message, rows = changes.get("error_message"), changes.get("rows")
+        tables, data_quality = changes.get("tables"), changes.get("data_quality")
+        table_seconds = changes.get("table_seconds")
         phases = dict(self.phase_seconds)
         if isinstance(phase_seconds, (int, float)):
             phases = dict.fromkeys(phases, float(phase_seconds))

@@ -340,11 +340,13 @@ class SqlEngine(LandedTables):
         self.warehouses = {str(w) for w in warehouse_ids}
 
     def set_chunk_rows(self, rows: int) -> None:
+        """Rows per result chunk (default 10,000)."""
         if int(rows) < 1:
             raise ValueError("rows must be at least 1")
         self.chunk_rows = int(rows)
 
     def clear_scripts(self) -> None:
+        """Forget every ``script_statement`` rule."""
         self.rules.clear()
 
     def script_statement(
@@ -357,16 +359,19 @@ class SqlEngine(LandedTables):
         sql_state: str | None = None,
         count: int | None = None,
     ) -> None:
+        """Statements matching ``pattern`` (regex) run ``delay`` seconds longer and/or fail with ``error_message``."""
         rule = StatementRule(re.compile(pattern), float(delay), error_message, error_code, sql_state, count)
         with self._lock:
             self.rules.append(rule)
 
     def statements(self) -> list[dict[str, Any]]:
+        """Every SQL statement received so far (text, parameters, state), oldest first."""
         with self._lock:
             return [st.summary() for st in self._statements.values()]
 
     def query(self, statement: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
-        """Run SQL directly (no HTTP, no warehouse check), after a sync: rows as JSON-friendly lists."""
+        """Query the emulator's DuckDB directly (landed tables, ``event_log(...)``), for assertions: no HTTP, no
+        warehouse check, after a sync; rows as JSON-friendly lists."""
         self.sync()
         sql, names = translate(statement)
         con = self._db.cursor()
