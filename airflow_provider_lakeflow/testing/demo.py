@@ -75,6 +75,7 @@ def _landed_rows(emulator: LakeflowEmulator) -> list[str]:
             "extra": {"warehouse_id": "emulator-warehouse"},
         }
     )
+    # Not at the top: importing the hook loads Airflow, which may write an airflow.cfg into the user's AIRFLOW_HOME.
     from airflow_provider_lakeflow.hooks import LakeflowSqlHook
 
     # The DB-API cursor directly: DbApiHook's helpers would log every statement into the demo's output.
