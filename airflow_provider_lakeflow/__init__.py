@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_lakeflow.provider_info import provider_info
+
 __version__ = "0.1.0"
 
 #: The Airflow connection every hook, operator, sensor and trigger uses unless told otherwise.
@@ -16,6 +18,4 @@ __all__ = ["DEFAULT_CONN_ID", "__version__", "get_provider_info"]
 
 
 def get_provider_info() -> dict[str, Any]:
-    from airflow_provider_lakeflow.provider_info import provider_info
-
-    return provider_info()
+    return provider_info(__version__)

@@ -14,6 +14,7 @@ from airflow_provider_lakeflow.lineage import asset_uri
 
 
 def _event_scheduling() -> bool:
+    # loads Airflow's trigger modules and our request engine (~90 ms): not at DAG parse
     from airflow_provider_lakeflow.triggers.events import EVENT_SCHEDULING
 
     return EVENT_SCHEDULING
@@ -48,6 +49,7 @@ def lakeflow_table_asset(
     :param poll_interval: seconds between polls; every table watcher of one pipeline shares one poll.
     :return: an ``airflow.sdk.Asset`` with one ``AssetWatcher`` (Airflow 3 only).
     """
+    # the triggers load Airflow's trigger modules and our request engine (~90 ms), which DAG parsing never needs
     from airflow_provider_lakeflow.triggers.events import LakeflowTableLandedTrigger, require_event_scheduling
 
     require_event_scheduling("lakeflow_table_asset")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from airflow_provider_lakeflow.workspace import operations
+
 
 @dataclass(frozen=True)
 class LineageDataset:
@@ -105,6 +107,17 @@ def operator_lineage(
     )
 
 
+def update_lineage(
+    hook: Any, pipeline_id: str, update_id: str | None, landed: Iterable[str] | None, schemas: Any = None
+) -> Any:
+    """The run operator's lineage: the pipeline's sources in, the tables its update landed out (with their columns,
+    read from the update's events when this is not the instance that ran the wait)."""
+    spec = hook.run(operations.get_pipeline(pipeline_id)).get("spec") or {}
+    if schemas is None and update_id:
+        schemas = operations.table_schemas(hook.run(operations.update_events(pipeline_id, update_id)))
+    return operator_lineage(spec, hook.host, landed=list(landed) if landed else None, schemas=schemas)
+
+
 def asset_uri(host: str, table: str) -> str:
     """The Airflow Asset URI of a landed table: ``databricks://<workspace host>/<catalog>/<schema>/<table>``.
 
@@ -113,3 +126,13 @@ def asset_uri(host: str, table: str) -> str:
     """
     parts = (part.strip().strip("`").lower() for part in table.split("."))
     return f"{workspace_namespace(host)}/{'/'.join(parts)}"
+
+
+def publish_table_assets(outlet_events: Any, alias: str, host: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
+    """One Asset event per table an update landed, through the ``AssetAlias`` the operator declared at parse time."""
+    from airflow.providers.common.compat.assets import Asset, AssetAlias  # at run time: Airflow's asset classes
+
+    alias_events = outlet_events[AssetAlias(name=alias)]
+    for table, values in sorted(metrics.items()):
+        if values.get("status") in (None, "COMPLETED"):
+            alias_events.add(Asset(uri=asset_uri(host, table)), extra={"table": table, **values})

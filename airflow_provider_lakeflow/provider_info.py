@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_lakeflow import __version__
-
 CONNECTION_TYPE = "lakeflow"
 #: The same connection fields, served by LakeflowSqlHook: common-sql operators pick their hook by connection type.
 SQL_CONNECTION_TYPE = "lakeflow_sql"
@@ -44,13 +42,13 @@ def _conn_fields() -> dict[str, Any]:
     }
 
 
-def provider_info() -> dict[str, Any]:
+def provider_info(version: str) -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-lakeflow",
         "name": "Databricks Lakeflow Connect",
         "description": "Run Databricks Lakeflow Connect managed ingestion pipelines and Unity Catalog connections "
         "as Airflow tasks, with deferrable waits.",
-        "versions": [__version__],
+        "versions": [version],
         "connection-types": [
             {
                 "connection-type": CONNECTION_TYPE,

@@ -66,9 +66,9 @@ def requests_per_minute(url: str, seconds: float, poll: float) -> dict[tuple[int
     from airflow.triggers.shared_stream import SharedStreamManager
 
     from airflow_provider_lakeflow.hooks import LakeflowHook
-    from airflow_provider_lakeflow.hooks import operations as api
     from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
     from airflow_provider_lakeflow.triggers import LakeflowTableLandedTrigger
+    from airflow_provider_lakeflow.workspace import operations
 
     client = EmulatorClient(url)
     hook = LakeflowHook()
@@ -76,7 +76,7 @@ def requests_per_minute(url: str, seconds: float, poll: float) -> dict[tuple[int
     for n in COUNTS:
         for mode in ("shared", "unshared"):
             name = f"bench-{mode}-{n}"
-            pipeline_id = hook.run(api.create_pipeline(_spec(name, f"b{n}{mode[0]}", max(COUNTS))))
+            pipeline_id = hook.run(operations.create_pipeline(_spec(name, f"b{n}{mode[0]}", max(COUNTS))))
             client.script_pipeline(name, phase_seconds={**QUICK, "RUNNING": seconds / 3})
             triggers = [
                 LakeflowTableLandedTrigger(
@@ -144,11 +144,11 @@ def latency(url: str, poll: float, landings: int) -> list[float]:
     from test_real_triggerer import Airflow, _free_port, _port_open, _query, _wait_for
 
     from airflow_provider_lakeflow.hooks import LakeflowHook
-    from airflow_provider_lakeflow.hooks import operations as api
     from airflow_provider_lakeflow.testing.emulator.control import EmulatorClient
+    from airflow_provider_lakeflow.workspace import operations
 
     client = EmulatorClient(url)
-    pipeline_id = LakeflowHook().run(api.create_pipeline(_spec("bench-latency", "lat", 2)))
+    pipeline_id = LakeflowHook().run(operations.create_pipeline(_spec("bench-latency", "lat", 2)))
     client.script_pipeline("bench-latency", phase_seconds={**QUICK, "RUNNING": 6.0}, table_seconds={"t0": 1.0})
     home = Path(tempfile.mkdtemp(prefix="lakeflow-bench-latency-"))
     (home / "dags").mkdir()

@@ -191,14 +191,14 @@ def _warm_up(variant: str, url: str) -> Any:
         import requests  # noqa: F401
         import tenacity  # noqa: F401
 
-        import airflow_provider_lakeflow.hooks.waiting  # noqa: F401
-        from airflow_provider_lakeflow.hooks import api
+        import airflow_provider_lakeflow.workspace.waiting  # noqa: F401
         from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook, _import_runtime_off_loop
         from airflow_provider_lakeflow.triggers import LakeflowPipelineUpdateTrigger
+        from airflow_provider_lakeflow.workspace import operations
 
         # A triggerer that has been up a while has loaded the connection, built the SDK config (credentials) and
         # imported the async path off the loop; it has not polled these updates.
-        LakeflowHook().run(api.current_user())
+        LakeflowHook().run(operations.current_user())
         asyncio.run(_import_runtime_off_loop())
         return LakeflowPipelineUpdateTrigger
     if variant == "official":
@@ -234,7 +234,7 @@ async def _floor(targets: list[list[str]], url: str, poll: float, lockstep: bool
 
     import aiohttp
 
-    from airflow_provider_lakeflow.hooks._transport import ASYNC_POOL_SIZE
+    from airflow_provider_lakeflow._engine.transport import ASYNC_POOL_SIZE
 
     headers = {"Authorization": "Bearer emulator-token", "Accept": "application/json"}
     terminal = {"COMPLETED", "FAILED", "CANCELED"}
@@ -244,7 +244,7 @@ async def _floor(targets: list[list[str]], url: str, poll: float, lockstep: bool
 
         async def one(pipeline_id: str, update_id: str) -> str:
             target = f"{url}/api/2.0/pipelines/{pipeline_id}/updates/{update_id}"
-            # the same slot of the interval as ours polls this update on (see _workspace_gate.aligned_pause)
+            # the same slot of the interval as ours polls this update on (see _engine.poll_schedule.aligned_pause)
             offset = zlib.crc32(f"update {pipeline_id}/{update_id}".encode()) / 2**32 * poll
             if not lockstep:
                 await asyncio.sleep((offset - time.time()) % poll)
@@ -557,7 +557,7 @@ def main() -> int:
         worker(args)
         return 0
 
-    from airflow_provider_lakeflow.hooks._transport import ASYNC_POOL_SIZE
+    from airflow_provider_lakeflow._engine.transport import ASYNC_POOL_SIZE
 
     print(
         f"triggerer_scale: N={args.triggers} triggers in one event loop, poll {args.poll}s, updates "
@@ -682,7 +682,7 @@ def main() -> int:
             "{:.0f}",
         )
         print(f"ours TCP connections in all: {ours['connections']} (+ the SDK's one-off host probe at Config build)")
-        from airflow_provider_lakeflow.hooks._workspace_gate import DEFAULT_MAX_REQUESTS_PER_SECOND
+        from airflow_provider_lakeflow._engine.budget import DEFAULT_MAX_REQUESTS_PER_SECOND
 
         budget = args.budget or DEFAULT_MAX_REQUESTS_PER_SECOND
         print(

@@ -126,11 +126,11 @@ def _cycle_holding_trigger() -> type:
 
 def _warm_up(args: argparse.Namespace) -> dict[str, type]:
     """Import the three triggers and build what a triggerer that has been up a while already has."""
-    from airflow_provider_lakeflow.hooks import api
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook, _import_runtime_off_loop
     from airflow_provider_lakeflow.triggers import LakeflowPipelineUpdateTrigger
+    from airflow_provider_lakeflow.workspace import operations
 
-    LakeflowHook().run(api.current_user())  # the connection loaded, the SDK config (credentials) built
+    LakeflowHook().run(operations.current_user())  # the connection loaded, the SDK config (credentials) built
     asyncio.run(_import_runtime_off_loop())  # the async path imported off the loop, as a first trigger does
     classes = {"ours": LakeflowPipelineUpdateTrigger, "cycles": _cycle_holding_trigger()}
     if args.official:  # --official 0 runs without apache-airflow-providers-databricks installed

@@ -181,7 +181,7 @@ def main() -> int:
         worker(args)
         return 0
 
-    from airflow_provider_lakeflow.hooks._workspace_gate import DEFAULT_MAX_REQUESTS_PER_SECOND as BUDGET
+    from airflow_provider_lakeflow._engine.budget import DEFAULT_MAX_REQUESTS_PER_SECOND as BUDGET
 
     print(f"workspace_budget: default budget {BUDGET:g} requests/s per workspace and process")
     print(f"machine: {machine()}")

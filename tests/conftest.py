@@ -117,7 +117,8 @@ def xcom(dag_run, task_id: str, key: str = "return_value"):
 
 def make_pipeline(name: str, tables: tuple[str, ...] = ("account", "contact")) -> str:
     """Create an ingestion pipeline through the hook (the connection points at the emulator)."""
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     spec = {
         "name": name,
@@ -136,7 +137,7 @@ def make_pipeline(name: str, tables: tuple[str, ...] = ("account", "contact")) -
             ],
         },
     }
-    return LakeflowHook().run(api.create_pipeline(spec))
+    return LakeflowHook().run(operations.create_pipeline(spec))
 
 
 @pytest.fixture(autouse=True)

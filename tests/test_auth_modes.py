@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 from airflow_provider_lakeflow import __version__
-from airflow_provider_lakeflow.hooks import _auth
-from airflow_provider_lakeflow.hooks._auth import (
+from airflow_provider_lakeflow._engine import auth
+from airflow_provider_lakeflow._engine.auth import (
     DEFAULT_HTTP_TIMEOUT_SECONDS,
     DEFAULT_RETRY_TIMEOUT_SECONDS,
     ConnectionConfigError,
     ConnectionSettings,
     settings_from_connection,
 )
-from airflow_provider_lakeflow.hooks._transport import build_config
+from airflow_provider_lakeflow._engine.transport import build_config
 
 CLOSED_PORT_HOST = "http://127.0.0.1:9"
 AZURE_RESOURCE_ID = (
@@ -185,14 +185,14 @@ def test_azure_managed_identity(workspace: str, monkeypatch: pytest.MonkeyPatch,
         calls.append((resource, client_id))
         return f"msi-token-for-{resource}", time.time() + 3600
 
-    monkeypatch.setattr(_auth, "fetch_azure_msi_token", fake_imds)
+    monkeypatch.setattr(auth, "fetch_azure_msi_token", fake_imds)
     config = build_config(s)
     assert config.auth_type == "azure-msi"
     assert config.azure_use_msi is True
     assert config.azure_client_id == "mi-client"
     assert calls == []  # no token before the first request
     headers = config.authenticate()
-    assert headers["Authorization"] == f"Bearer msi-token-for-{_auth.AZURE_DATABRICKS_APP_ID}"
+    assert headers["Authorization"] == f"Bearer msi-token-for-{auth.AZURE_DATABRICKS_APP_ID}"
     assert headers["X-Databricks-Azure-Workspace-Resource-Id"] == AZURE_RESOURCE_ID
     assert headers["X-Databricks-Azure-SP-Management-Token"].startswith("msi-token-for-https://management")
     config.authenticate()

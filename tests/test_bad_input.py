@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_provider_lakeflow.hooks import operations as api
-from airflow_provider_lakeflow.hooks._auth import ConnectionConfigError
+from airflow_provider_lakeflow._engine.auth import ConnectionConfigError
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.operators import (
     LakeflowCreateIngestionPipelineOperator,
@@ -28,8 +27,10 @@ from airflow_provider_lakeflow.operators import (
     LakeflowStopPipelineOperator,
 )
 from airflow_provider_lakeflow.sensors import LakeflowPipelineUpdateSensor
-from airflow_provider_lakeflow.spec import PipelineSpecError, load_spec, validate_spec
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.spec.shape import load_spec, validate_spec
 from airflow_provider_lakeflow.triggers import LakeflowPipelineUpdateTrigger
+from airflow_provider_lakeflow.workspace import operations
 
 # --- helpers
 
@@ -723,7 +724,7 @@ def test_bad_connection_fails_before_any_request(
         fields = {**fields, "extra": json.dumps(fields["extra"])}
     monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", _conn(emulator, **fields))
     with pytest.raises(ConnectionConfigError) as info:
-        LakeflowHook().run(api.get_pipeline("p"))
+        LakeflowHook().run(operations.get_pipeline("p"))
     for text in expected:
         assert text in str(info.value)
     assert "emulator-token" not in str(info.value)
@@ -736,7 +737,7 @@ def test_bad_connection_host_scheme(emulator: Any, monkeypatch: pytest.MonkeyPat
         json.dumps({"conn_type": "lakeflow", "host": "ftp://example.com", "password": "t"}),
     )
     with pytest.raises(ConnectionConfigError, match="host"):
-        LakeflowHook().run(api.get_pipeline("p"))
+        LakeflowHook().run(operations.get_pipeline("p"))
     assert_no_requests(emulator)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_lakeflow.operators import LakeflowCreateIngestionPipelineOperator
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 
 TWO_PIPELINES = """\
 bundle:
@@ -159,7 +159,7 @@ def test_a_bundle_with_one_pipeline_needs_no_key(emulator: Any, tmp_path: Path) 
 
 
 def test_whole_value_references_keep_the_variables_type(tmp_path: Path) -> None:
-    from airflow_provider_lakeflow.bundles import load_pipeline_spec
+    from airflow_provider_lakeflow.spec.bundles import load_pipeline_spec
 
     declared = "  catalog:\n    default: main"
     text = ONE_PIPELINE.replace(declared, declared + "\n  sl:\n    default: true")

@@ -9,8 +9,8 @@ import time
 import pytest
 from conftest import run_dag, task_state, xcom
 
-from airflow_provider_lakeflow.hooks.waiting import NOT_FOUND, connection_verdict
 from airflow_provider_lakeflow.triggers import LakeflowConnectionReadyTrigger
+from airflow_provider_lakeflow.workspace.waiting import NOT_FOUND, connection_verdict
 
 MODES = ["poke", "reschedule", "deferred"]
 WALKTHROUGH = "Catalog > External Data > Connections > Create connection"

@@ -104,12 +104,13 @@ def test_second_run_is_idempotent(airflow_db, sources, capfd):
 
 
 def test_a_stopped_gateway_is_started_again_by_the_example(airflow_db, sources, capfd):
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     emulator = sources
     run_dag("example_lakeflow_sqlserver_cdc")
     gateway_id = _by_name(emulator)["sqlserver-erp-gateway"]["pipeline_id"]
-    LakeflowHook().run(api.stop_pipeline(gateway_id))
+    LakeflowHook().run(operations.stop_pipeline(gateway_id))
     dag_run = run_dag("example_lakeflow_sqlserver_cdc")
     _assert_all_succeeded(dag_run, CDC_TASKS, capfd)
     states = [u["state"] for u in emulator.updates(gateway_id)]
@@ -118,17 +119,18 @@ def test_a_stopped_gateway_is_started_again_by_the_example(airflow_db, sources, 
 
 @pytest.mark.parametrize("gateway_gone", ["stopped", "deleted"])
 def test_ingestion_fails_clearly_when_its_gateway_is_not_running(airflow_db, sources, gateway_gone, capfd):
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     emulator = sources
     run_dag("example_lakeflow_sqlserver_cdc")
     gateway_id = _by_name(emulator)["sqlserver-erp-gateway"]["pipeline_id"]
     hook = LakeflowHook()
     if gateway_gone == "stopped":
-        hook.run(api.stop_pipeline(gateway_id))
+        hook.run(operations.stop_pipeline(gateway_id))
         expected = f"Ingestion gateway pipeline {gateway_id} ('sqlserver-erp-gateway') has no running update"
     else:
-        hook.run(api.delete_pipeline(gateway_id))
+        hook.run(operations.delete_pipeline(gateway_id))
         expected = f"Ingestion gateway pipeline {gateway_id} does not exist"
     capfd.readouterr()
     dag_run = run_dag("lf_cdc_run_ingestion", name="sqlserver-erp-ingestion")
@@ -186,7 +188,8 @@ def test_query_based_example_end_to_end(airflow_db, sources, capfd):
 
 
 def test_query_based_spec_without_cursor_columns_is_rejected():
-    from airflow_provider_lakeflow.spec import PipelineSpecError, validate_spec
+    from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+    from airflow_provider_lakeflow.spec.shape import validate_spec
 
     spec = {
         "name": "q",
@@ -210,12 +213,13 @@ def test_query_based_spec_without_cursor_columns_is_rejected():
 
 
 def test_a_deleted_gateway_is_recreated_and_the_ingestion_pipeline_follows_it(airflow_db, sources, capfd):
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     emulator = sources
     run_dag("example_lakeflow_sqlserver_cdc")
     old_gateway = _by_name(emulator)["sqlserver-erp-gateway"]["pipeline_id"]
-    LakeflowHook().run(api.delete_pipeline(old_gateway))
+    LakeflowHook().run(operations.delete_pipeline(old_gateway))
     dag_run = run_dag("example_lakeflow_sqlserver_cdc")
     _assert_all_succeeded(dag_run, CDC_TASKS, capfd)
     pipelines = _by_name(emulator)

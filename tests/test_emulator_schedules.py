@@ -15,26 +15,26 @@ QUICK = {"QUEUED": 0.05, "WAITING_FOR_RESOURCES": 0.05, "INITIALIZING": 0.05, "S
 
 def _pipeline(lakeflow_emulator, name: str, tables=("account", "contact")) -> str:
     from airflow_provider_lakeflow.hooks import LakeflowHook
-    from airflow_provider_lakeflow.hooks import operations as api
+    from airflow_provider_lakeflow.workspace import operations
 
     objects = [
         {"table": {"source_schema": "o", "source_table": t, "destination_catalog": "main", "destination_schema": "s"}}
         for t in tables
     ]
     spec = {"name": name, "ingestion_definition": {"connection_name": "sf", "objects": objects}}
-    return LakeflowHook().run(api.create_pipeline(spec))
+    return LakeflowHook().run(operations.create_pipeline(spec))
 
 
 def _completed(events) -> dict[str, float]:
-    from airflow_provider_lakeflow.hooks.waiting import _epoch_ms
+    from airflow_provider_lakeflow.workspace.progress import epoch_ms
 
     out = {}
     for event in events:
         progress = (event.get("details") or {}).get("flow_progress") or {}
         if progress.get("status") == "COMPLETED":
-            out[event["origin"]["dataset_name"]] = _epoch_ms(event["timestamp"]) / 1000
+            out[event["origin"]["dataset_name"]] = epoch_ms(event["timestamp"]) / 1000
         if (event.get("details") or {}).get("update_progress", {}).get("state") in ("COMPLETED", "FAILED"):
-            out["<update>"] = _epoch_ms(event["timestamp"]) / 1000
+            out["<update>"] = epoch_ms(event["timestamp"]) / 1000
     return out
 
 

@@ -40,7 +40,8 @@ def _sdk(emulator: Any) -> Any:
 
 
 def _pipeline(emulator: Any, name: str = "sales", rows: int | dict[str, int] = 321) -> str:
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     spec = {
         "name": name,
@@ -60,9 +61,9 @@ def _pipeline(emulator: Any, name: str = "sales", rows: int | dict[str, int] = 3
         },
     }
     hook = LakeflowHook()
-    pipeline_id = hook.run(api.create_pipeline(spec))
+    pipeline_id = hook.run(operations.create_pipeline(spec))
     emulator.script_pipeline(pipeline_id, phase_seconds=0.01, rows=rows)
-    hook.run(api.start_update(pipeline_id))
+    hook.run(operations.start_update(pipeline_id))
     deadline = time.monotonic() + 10
     while emulator.update(pipeline_id)["state"] != "COMPLETED":
         assert time.monotonic() < deadline
@@ -245,12 +246,13 @@ def test_completed_update_lands_rows_matching_its_metrics(lakeflow_emulator):
 
 
 def test_a_second_update_replaces_the_rows(lakeflow_emulator):
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     pipeline_id = _pipeline(lakeflow_emulator, rows=50)
     assert lakeflow_emulator.query_sql("SELECT count(*) FROM main.sales.account") == [[50]]
     lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.01, rows=80)
-    LakeflowHook().run(api.start_update(pipeline_id))
+    LakeflowHook().run(operations.start_update(pipeline_id))
     time.sleep(0.2)
     assert lakeflow_emulator.query_sql("SELECT count(*) FROM main.sales.account") == [[80]]
 

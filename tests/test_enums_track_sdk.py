@@ -6,7 +6,7 @@ from databricks.sdk.service.catalog import ConnectionType
 from databricks.sdk.service.pipelines import UpdateInfoState
 
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES
-from airflow_provider_lakeflow.hooks.waiting import KNOWN_UPDATE_STATES
+from airflow_provider_lakeflow.workspace.waiting import KNOWN_UPDATE_STATES
 
 
 def test_connection_types_match_the_sdk():

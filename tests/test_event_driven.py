@@ -99,7 +99,7 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, lakeflow_emulator_server):
     from airflow_provider_lakeflow.hooks import LakeflowHook
-    from airflow_provider_lakeflow.hooks import operations as api
+    from airflow_provider_lakeflow.workspace import operations
 
     emulator = lakeflow_emulator_server
     emulator.reset()
@@ -135,11 +135,11 @@ def env(tmp_path_factory, lakeflow_emulator_server):
     os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = conn
     hook = LakeflowHook()
     pipelines = {
-        "ev-updates": hook.run(api.create_pipeline(_spec("ev-updates", "sales", ["Account"]))),
-        "ev-restart": hook.run(api.create_pipeline(_spec("ev-restart", "sales", ["Lead"]))),
-        "ev-tables": hook.run(api.create_pipeline(_spec("ev-tables", "sales", ["account", "opportunity"]))),
-        "ev-fanout": hook.run(api.create_pipeline(_spec("ev-fanout", "fan", [f"t{i}" for i in range(20)]))),
-        "ev-operator": hook.run(api.create_pipeline(_spec("ev-operator", "ops", ["account"]))),
+        "ev-updates": hook.run(operations.create_pipeline(_spec("ev-updates", "sales", ["Account"]))),
+        "ev-restart": hook.run(operations.create_pipeline(_spec("ev-restart", "sales", ["Lead"]))),
+        "ev-tables": hook.run(operations.create_pipeline(_spec("ev-tables", "sales", ["account", "opportunity"]))),
+        "ev-fanout": hook.run(operations.create_pipeline(_spec("ev-fanout", "fan", [f"t{i}" for i in range(20)]))),
+        "ev-operator": hook.run(operations.create_pipeline(_spec("ev-operator", "ops", ["account"]))),
     }
     emulator.script_pipeline("ev-updates", phase_seconds={**QUICK, "RUNNING": 2.0})
     emulator.script_pipeline("ev-restart", phase_seconds={**QUICK, "RUNNING": 12.0})
@@ -206,9 +206,9 @@ def test_a_table_that_lands_early_starts_its_dag_before_the_update_ends(env):
     assert payload["table"] == "main.sales.account" and payload["update_id"] == update_id
     assert payload["num_output_rows"] > 0
     from airflow_provider_lakeflow.hooks import LakeflowHook
-    from airflow_provider_lakeflow.hooks import operations as api
+    from airflow_provider_lakeflow.workspace import operations
 
-    LakeflowHook().run(api.stop_pipeline(pipeline_id))
+    LakeflowHook().run(operations.stop_pipeline(pipeline_id))
 
 
 def test_twenty_table_watchers_cost_one_poll(env):

@@ -45,9 +45,9 @@ def hook(lakeflow_emulator):
 
 
 def _pipeline(hook, emulator, name="sales", running=1.0, **script) -> str:
-    from airflow_provider_lakeflow.hooks import operations as api
+    from airflow_provider_lakeflow.workspace import operations
 
-    pipeline_id = hook.run(api.create_pipeline(_spec(name)))
+    pipeline_id = hook.run(operations.create_pipeline(_spec(name)))
     emulator.script_pipeline(name, phase_seconds={**QUICK, "RUNNING": running}, **script)
     return pipeline_id
 
@@ -63,14 +63,14 @@ def _wait_state(emulator, pipeline_id, update_id, terminal=True, timeout=20.0) -
 
 
 def _watch(hook, emulator, read_running, **ref):
-    from airflow_provider_lakeflow.hooks.watching import PipelineWatch
+    from airflow_provider_lakeflow.workspace.watching import PipelineWatch
 
     return PipelineWatch(host=emulator.url, read_running=read_running, **ref)
 
 
 @airflow3
 def test_each_update_fires_once_and_history_never(hook, lakeflow_emulator):
-    from airflow_provider_lakeflow.hooks.watching import Cursor, update_events_due
+    from airflow_provider_lakeflow.workspace.watching import Cursor, update_events_due
 
     emulator = lakeflow_emulator
     pipeline_id = _pipeline(hook, emulator, running=0.5)
@@ -113,7 +113,7 @@ def test_each_update_fires_once_and_history_never(hook, lakeflow_emulator):
 
 @airflow3
 def test_a_table_fires_when_its_flow_completes_not_when_the_update_ends(hook, lakeflow_emulator):
-    from airflow_provider_lakeflow.hooks.watching import table_events_due
+    from airflow_provider_lakeflow.workspace.watching import table_events_due
 
     emulator = lakeflow_emulator
     pipeline_id = _pipeline(hook, emulator, running=3.0, table_seconds={"account": 0.2})
@@ -148,7 +148,7 @@ def test_a_table_fires_when_its_flow_completes_not_when_the_update_ends(hook, la
 
 @airflow3
 def test_a_failed_update_fires_the_tables_that_landed_and_no_others(hook, lakeflow_emulator):
-    from airflow_provider_lakeflow.hooks.watching import table_events_due, update_events_due
+    from airflow_provider_lakeflow.workspace.watching import table_events_due, update_events_due
 
     emulator = lakeflow_emulator
     pipeline_id = _pipeline(hook, emulator, running=1.0, table_seconds={"account": 0.1}, outcome="FAILED")
@@ -175,8 +175,8 @@ def test_a_failed_update_fires_the_tables_that_landed_and_no_others(hook, lakefl
 
 @airflow3
 def test_a_missing_pipeline_never_fires_and_one_created_later_does(hook, lakeflow_emulator):
-    from airflow_provider_lakeflow.hooks import operations as api
-    from airflow_provider_lakeflow.hooks.watching import update_events_due
+    from airflow_provider_lakeflow.workspace import operations
+    from airflow_provider_lakeflow.workspace.watching import update_events_due
 
     emulator = lakeflow_emulator
     watch = _watch(hook, emulator, False, pipeline_id=None, pipeline_name="later")
@@ -194,7 +194,7 @@ def test_a_missing_pipeline_never_fires_and_one_created_later_does(hook, lakeflo
         cursor, wanted, events = due.cursor, due.wanted, events + due.events
     assert [e["update_id"] for e in events] == [update_id]
     # Deleted: nothing fires, nothing raises; the name is looked up again.
-    hook.run(api.delete_pipeline(pipeline_id))
+    hook.run(operations.delete_pipeline(pipeline_id))
     snapshot = hook.run(watch.poll())
     assert snapshot.pipeline_id is None
     assert update_events_due(cursor, snapshot, ("COMPLETED",)).events == []

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from airflow_provider_lakeflow.failures import CATEGORIES, RULES, classify, parse_condition, rule_for
+from airflow_provider_lakeflow.failures.classify import CATEGORIES, RULES, classify, parse_condition, rule_for
 from airflow_provider_lakeflow.testing.emulator.lifecycle.condition_catalog import CONDITIONS, render
 
 SPEC = {

@@ -6,7 +6,7 @@ import pytest
 from conftest import run_dag, task_state, xcom
 
 from airflow_provider_lakeflow.hooks import LakeflowHook
-from airflow_provider_lakeflow.hooks import operations as api
+from airflow_provider_lakeflow.workspace import operations
 
 TABLES = ("Account", "Contact", "Opportunity")
 
@@ -25,7 +25,7 @@ def make_sales_pipeline(name: str = "sales", rename: dict[str, str] | None = Non
             spec["destination_table"] = rename[table]
         objects.append({"table": spec})
     spec = {"name": name, "ingestion_definition": {"connection_name": "salesforce_conn", "objects": objects}}
-    return LakeflowHook().run(api.create_pipeline(spec))
+    return LakeflowHook().run(operations.create_pipeline(spec))
 
 
 #: (condition, scripted table or None for the whole update, expected category)
@@ -203,7 +203,7 @@ def test_update_cancelled_from_outside(airflow_db, lakeflow_emulator, mode):
         while time.monotonic() < deadline:
             updates = lakeflow_emulator.updates(pipeline_id)
             if updates and updates[0]["state"] == "RUNNING":
-                LakeflowHook().run(api.stop_pipeline(pipeline_id))
+                LakeflowHook().run(operations.stop_pipeline(pipeline_id))
                 return
             time.sleep(0.05)
 

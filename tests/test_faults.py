@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lakeflow.hooks import operations as api
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
-from airflow_provider_lakeflow.hooks.waiting import wait_for_update
 from airflow_provider_lakeflow.triggers import LakeflowPipelineUpdateTrigger
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 START_PATH = r"^/api/2\.0/pipelines/[^/]+/updates$"
 POLL_PATH = r"^/api/2\.0/pipelines/[^/]+/updates/[^/]+$"
@@ -94,7 +94,7 @@ def conn_for(fault: dict[str, Any] | str) -> str:
 
 
 def new_pipeline(emulator: Any, conn_id: str = "databricks_default", **script: Any) -> str:
-    pipeline_id = LakeflowHook(conn_id).run(api.create_pipeline(SPEC))
+    pipeline_id = LakeflowHook(conn_id).run(operations.create_pipeline(SPEC))
     if script:
         emulator.script_pipeline(pipeline_id, **script)
     emulator.clear_requests()
@@ -135,9 +135,9 @@ def later() -> Iterator[Callable[[float, Callable[[], Any]], None]]:
 
 def sync_start(conn_id: str, pipeline_id: str, before_start: Callable[[], None] = lambda: None) -> str:
     hook = LakeflowHook(conn_id)
-    known = api.update_ids(hook.run(api.get_pipeline(pipeline_id)))
+    known = operations.update_ids(hook.run(operations.get_pipeline(pipeline_id)))
     before_start()
-    return hook.run(api.start_update(pipeline_id, known_update_ids=known))
+    return hook.run(operations.start_update(pipeline_id, known_update_ids=known))
 
 
 def sync_wait(conn_id: str, pipeline_id: str, update_id: str, timeout: float = 60) -> dict[str, Any]:
@@ -173,9 +173,9 @@ def async_start_and_wait(conn_id: str, pipeline_id: str, before_start: Callable[
     async def main() -> tuple[str, dict]:
         hook = LakeflowHook(conn_id)
         async with hook.session_scope():
-            known = api.update_ids(await hook.arun(api.get_pipeline(pipeline_id)))
+            known = operations.update_ids(await hook.arun(operations.get_pipeline(pipeline_id)))
             before_start()
-            update_id = await hook.arun(api.start_update(pipeline_id, known_update_ids=known))
+            update_id = await hook.arun(operations.start_update(pipeline_id, known_update_ids=known))
             trigger = LakeflowPipelineUpdateTrigger(
                 pipeline_id=pipeline_id,
                 update_id=update_id,
@@ -386,7 +386,7 @@ def test_sync_wait_polls_through_faults_that_outlast_the_retry_budget(
 def test_pipeline_deleted_gives_an_error_event(emulator: Any) -> None:
     pipeline_id = new_pipeline(emulator, phase_seconds=5)
     update_id = sync_start("databricks_default", pipeline_id)
-    LakeflowHook().run(api.delete_pipeline(pipeline_id))
+    LakeflowHook().run(operations.delete_pipeline(pipeline_id))
     started = time.monotonic()
     event = trigger_wait("databricks_default", pipeline_id, update_id)
     assert event["status"] == "error", event
@@ -411,7 +411,7 @@ def test_pipeline_deleted_fails_the_sync_wait(emulator: Any) -> None:
 
     pipeline_id = new_pipeline(emulator, phase_seconds=5)
     update_id = sync_start("databricks_default", pipeline_id)
-    LakeflowHook().run(api.delete_pipeline(pipeline_id))
+    LakeflowHook().run(operations.delete_pipeline(pipeline_id))
     with pytest.raises(NotFound):
         sync_wait("databricks_default", pipeline_id, update_id)
     assert len(emulator.requests(POLL_PATH, "GET")) == 1
@@ -516,7 +516,7 @@ def test_create_connection_fault_creates_exactly_one(emulator: Any, fault: dict[
         "options": {"host": "db.example.com", "port": "5432", "user": "u", "password": "p"},
     }
     inject(emulator, fault, r"^/api/2\.1/unity-catalog/connections$", "POST")
-    created = LakeflowHook().run(api.create_connection(body))
+    created = LakeflowHook().run(operations.create_connection(body))
     assert created["name"] == "pg_conn"
     assert emulator.connection("pg_conn")["name"] == "pg_conn"
     posts = emulator.requests(r"^/api/2\.1/unity-catalog/connections$", "POST")

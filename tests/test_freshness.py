@@ -83,9 +83,10 @@ def test_no_completed_update_waits_for_the_next_one(airflow_db, lakeflow_emulato
     pipeline_id = make_sales_pipeline()
     lakeflow_emulator.script_pipeline(pipeline_id, phase_seconds=0.1)
     failed = lakeflow_emulator.start_update_externally(pipeline_id)
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
-    LakeflowHook().run(api.stop_pipeline(pipeline_id))  # the only update so far is CANCELED, not COMPLETED
+    LakeflowHook().run(operations.stop_pipeline(pipeline_id))  # the only update so far is CANCELED, not COMPLETED
     _wait_for(lakeflow_emulator, pipeline_id, failed, "CANCELED")
     with started_later(lakeflow_emulator, pipeline_id, 2.0) as started:
         dag_run = run_dag(f"lf_fresh_{mode}", pipeline_name="sales")

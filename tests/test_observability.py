@@ -9,8 +9,8 @@ import pytest
 from conftest import make_pipeline, run_dag, task_state, xcom
 
 from airflow_provider_lakeflow.hooks import LakeflowHook
-from airflow_provider_lakeflow.hooks.waiting import wait_for_update
 from airflow_provider_lakeflow.lineage import asset_uri, datasets, operator_lineage
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 
 class _Log:

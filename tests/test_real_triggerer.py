@@ -215,7 +215,8 @@ def test_deferred_runs_succeed_through_the_real_triggerer(tmp_path, lakeflow_emu
     db = home / "airflow.db"
 
     # Pipelines for the fan-out, made through the provider's own hook against the emulator.
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = env["AIRFLOW_CONN_DATABRICKS_DEFAULT"]
     hook = LakeflowHook()
@@ -235,7 +236,7 @@ def test_deferred_runs_succeed_through_the_real_triggerer(tmp_path, lakeflow_emu
         }
     }
     for i in range(FANOUT):
-        hook.run(api.create_pipeline({"name": f"fanout-{i}", **spec}))
+        hook.run(operations.create_pipeline({"name": f"fanout-{i}", **spec}))
 
     pids: set[int] = set()
     try:

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from databricks.sdk import errors
 
-from airflow_provider_lakeflow.hooks import api
-from airflow_provider_lakeflow.hooks._protocol import (
+from airflow_provider_lakeflow._engine.responses import RawResponse
+from airflow_provider_lakeflow._engine.retrying import RefreshAuth, RetryPolicy, Send, plan
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import (
     AmbiguousRequestError,
     ApiRequest,
     ConnectionLost,
-    RawResponse,
     RequestNotSent,
     Sleep,
 )
-from airflow_provider_lakeflow.hooks._retrying import RefreshAuth, RetryPolicy, Send, plan
 
 JITTER = 0.25
 
@@ -121,7 +121,7 @@ def test_a_polling_operation_shares_recent_answers() -> None:
 
     def poll_twice() -> Any:
         yield Sleep(0.0, "update p/u", 30.0)
-        first = yield from api.get_update("p", "u")
+        first = yield from operations.get_update("p", "u")
         return first
 
     clock = [0.0]

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lakeflow import _spec_fields
 from airflow_provider_lakeflow.operators import LakeflowCreateIngestionPipelineOperator
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec import field_table
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 
 ID = "ingestion_definition"
 OBJ = f"{ID}.objects[0].table"
@@ -159,7 +159,7 @@ def test_the_spec_is_not_changed_by_the_check() -> None:
 _PARSE_TIME = r"""
 import json, sys
 from airflow_provider_lakeflow.operators import LakeflowCreateIngestionPipelineOperator
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 spec = json.loads(sys.argv[1])
 try:
     LakeflowCreateIngestionPipelineOperator(task_id="create", spec=spec)
@@ -179,4 +179,4 @@ def test_parse_time_check_imports_no_databricks_sdk() -> None:
     )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "did you mean 'primary_keys'?" in result["outcome"]
-    assert (result["sdk"] == []) is (importlib.metadata.version("databricks-sdk") == _spec_fields.SDK_VERSION)
+    assert (result["sdk"] == []) is (importlib.metadata.version("databricks-sdk") == field_table.SDK_VERSION)

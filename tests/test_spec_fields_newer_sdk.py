@@ -18,12 +18,12 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import pipelines as P
 
-from airflow_provider_lakeflow import _spec_fields
 from airflow_provider_lakeflow.operators import LakeflowCreateIngestionPipelineOperator
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec import field_table
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 
 INSTALLED = importlib.metadata.version("databricks-sdk")
-NEWER = INSTALLED != _spec_fields.SDK_VERSION
+NEWER = INSTALLED != field_table.SDK_VERSION
 #: Pipeline tests (databricks-sdk 0.167.0): the create request's ``testing``, StartUpdate's ``test_only``.
 SDK_HAS_TESTING = "testing" in inspect.signature(P.PipelinesAPI.create).parameters
 SDK_HAS_TEST_ONLY = "test_only" in inspect.signature(P.PipelinesAPI.start_update).parameters
@@ -99,8 +99,8 @@ def test_typos_are_still_refused_naming_the_installed_release() -> None:
 
 def test_every_field_and_enum_value_of_the_installed_sdk_passes_the_check() -> None:
     """Whatever the installed release adds to the table's (nothing under the pinned SDK) is known to the check."""
-    from airflow_provider_lakeflow import spec_fields
-    from airflow_provider_lakeflow._generate_spec_fields import build
+    from airflow_provider_lakeflow.spec import fields as spec_fields
+    from airflow_provider_lakeflow.spec.generate_field_table import build
 
     installed = build()
     for kind, fields in installed["fields"].items():
@@ -116,7 +116,7 @@ def test_every_field_and_enum_value_of_the_installed_sdk_passes_the_check() -> N
 _PARSE_TIME = r"""
 import json, sys
 from airflow_provider_lakeflow.operators import LakeflowCreateIngestionPipelineOperator
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 try:
     LakeflowCreateIngestionPipelineOperator(task_id="create", spec=json.loads(sys.argv[1]))
     outcome = "accepted"

@@ -7,21 +7,21 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from airflow_provider_lakeflow import _generate_spec_fields, _spec_fields
+from airflow_provider_lakeflow.spec import field_table, generate_field_table
 
 
 def test_field_table_matches_the_installed_sdk():
-    fresh = _generate_spec_fields.build()
-    if fresh["sdk_version"] != _spec_fields.SDK_VERSION:
+    fresh = generate_field_table.build()
+    if fresh["sdk_version"] != field_table.SDK_VERSION:
         # the floor: the declared minimum; what a newer release adds is read from it at check time
-        assert Version(fresh["sdk_version"]) > Version(_spec_fields.SDK_VERSION)
+        assert Version(fresh["sdk_version"]) > Version(field_table.SDK_VERSION)
         return
-    assert fresh["fields"] == _spec_fields.FIELDS, "run: python -m airflow_provider_lakeflow._generate_spec_fields"
-    assert fresh["required"] == _spec_fields.REQUIRED
-    assert fresh["enums"] == _spec_fields.ENUMS
+    assert fresh["fields"] == field_table.FIELDS, "run: python -m airflow_provider_lakeflow.spec.generate_field_table"
+    assert fresh["required"] == field_table.REQUIRED
+    assert fresh["enums"] == field_table.ENUMS
 
 
 def test_the_table_is_generated_from_the_declared_minimum_sdk():
     """The floor is the oldest release users may install, so that nothing the table accepts is unknown to theirs."""
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8")
-    assert f'"databricks-sdk>={_spec_fields.SDK_VERSION}"' in pyproject
+    assert f'"databricks-sdk>={field_table.SDK_VERSION}"' in pyproject

@@ -12,7 +12,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue
 
 from airflow_provider_lakeflow.operators import LakeflowCreateIngestionPipelineOperator
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 
 ID = "ingestion_definition"
 OBJ0 = f"{ID}.objects[0]"

@@ -17,7 +17,7 @@ pytest.importorskip("duckdb")
 
 from conftest import make_pipeline, run_dag, task_state, xcom
 
-from airflow_provider_lakeflow.hooks import _dbapi
+from airflow_provider_lakeflow.sql import dbapi
 from airflow_provider_lakeflow.testing.emulator.sql.engine import DEFAULT_WAREHOUSE_ID
 
 STATEMENTS = r"/api/2\.0/sql/statements"
@@ -52,7 +52,7 @@ def test_cursor_description_fetch_and_rowcount(sql_conn, lakeflow_emulator):
     lakeflow_emulator.set_sql_chunk_rows(3)
     with _hook().get_conn() as conn:
         cur = conn.cursor()
-        assert _dbapi.paramstyle == "named" and cur.arraysize == 1
+        assert dbapi.paramstyle == "named" and cur.arraysize == 1
         cur.execute("SELECT range AS n, 'r' || range AS s, range % 2 = 0 AS even FROM range(8) ORDER BY n")
         assert cur.description == [
             ("n", "long", None, None, None, None, True),
@@ -70,15 +70,15 @@ def test_cursor_description_fetch_and_rowcount(sql_conn, lakeflow_emulator):
 
         cur.execute("CREATE TABLE main.default.t (a INT)")
         assert cur.description is None and cur.rowcount == -1
-        with pytest.raises(_dbapi.ProgrammingError, match="no result set"):
+        with pytest.raises(dbapi.ProgrammingError, match="no result set"):
             cur.fetchall()
         cur.execute("INSERT INTO main.default.t VALUES (1), (2)")
         assert cur.rowcount == 2
         assert list(cur.execute("SELECT a FROM main.default.t ORDER BY a")) == [(1,), (2,)]
         cur.close()
-        with pytest.raises(_dbapi.InterfaceError):
+        with pytest.raises(dbapi.InterfaceError):
             cur.execute("SELECT 1")
-    with pytest.raises(_dbapi.InterfaceError):
+    with pytest.raises(dbapi.InterfaceError):
         conn.cursor()
 
 
@@ -149,16 +149,16 @@ def test_typed_values_round_trip(sql_conn, value):
 
 
 def test_bind_errors():
-    with pytest.raises(_dbapi.ProgrammingError, match="2 positional marker"):
-        _dbapi.bind("SELECT ?, ?", [1])
-    with pytest.raises(_dbapi.ProgrammingError, match="No value for parameter"):
-        _dbapi.bind("SELECT %(a)s", {"b": 1})
-    with pytest.raises(_dbapi.NotSupportedError, match="bytes"):
-        _dbapi.bind("SELECT :a", {"a": b"x"})
-    with pytest.raises(_dbapi.ProgrammingError, match="not a valid SQL identifier"):
-        _dbapi.bind("SELECT 1", {"a-b": 1})
-    assert _dbapi.bind("SELECT '?'", None) == ("SELECT '?'", [])
-    assert _dbapi.bind("SELECT ?", [2**70])[1] == [{"name": "p1", "value": str(2**70), "type": "DECIMAL(22,0)"}]
+    with pytest.raises(dbapi.ProgrammingError, match="2 positional marker"):
+        dbapi.bind("SELECT ?, ?", [1])
+    with pytest.raises(dbapi.ProgrammingError, match="No value for parameter"):
+        dbapi.bind("SELECT %(a)s", {"b": 1})
+    with pytest.raises(dbapi.NotSupportedError, match="bytes"):
+        dbapi.bind("SELECT :a", {"a": b"x"})
+    with pytest.raises(dbapi.ProgrammingError, match="not a valid SQL identifier"):
+        dbapi.bind("SELECT 1", {"a-b": 1})
+    assert dbapi.bind("SELECT '?'", None) == ("SELECT '?'", [])
+    assert dbapi.bind("SELECT ?", [2**70])[1] == [{"name": "p1", "value": str(2**70), "type": "DECIMAL(22,0)"}]
 
 
 # --- many chunks, flat memory
@@ -225,11 +225,11 @@ def test_many_chunks_stream_with_flat_memory(emulator_process):
 def test_failed_statement_raises_the_servers_message(sql_conn, lakeflow_emulator):
     from airflow.providers.common.sql.hooks.handlers import fetch_all_handler
 
-    with pytest.raises(_dbapi.StatementFailed, match=r"(?s)TABLE_OR_VIEW_NOT_FOUND.*\(SQLSTATE 42P01\)") as info:
+    with pytest.raises(dbapi.StatementFailed, match=r"(?s)TABLE_OR_VIEW_NOT_FOUND.*\(SQLSTATE 42P01\)") as info:
         _hook().run("SELECT * FROM main.sales.nope", handler=fetch_all_handler)
     assert info.value.sql_state == "42P01" and info.value.error_code == "BAD_REQUEST"
     lakeflow_emulator.script_statement("fails", error_message="[DELTA_TABLE_NOT_FOUND] scripted failure")
-    with pytest.raises(_dbapi.StatementFailed, match="scripted failure"):
+    with pytest.raises(dbapi.StatementFailed, match="scripted failure"):
         _hook().get_first("SELECT 'fails'")
 
 
@@ -243,7 +243,7 @@ def test_slow_statement_is_polled(sql_conn, lakeflow_emulator):
 def test_statement_timeout_cancels(sql_conn, lakeflow_emulator):
     lakeflow_emulator.script_statement("forever", delay=60)
     started = time.monotonic()
-    with pytest.raises(_dbapi.StatementTimeout, match="canceled"):
+    with pytest.raises(dbapi.StatementTimeout, match="canceled"):
         _hook(statement_timeout=0.5, poll_interval=0.1).get_first("SELECT 'forever'")
     assert time.monotonic() - started < 5
     (statement,) = lakeflow_emulator.statements()
@@ -276,7 +276,7 @@ def test_warehouse_errors(sql_conn, lakeflow_emulator, monkeypatch):
     with pytest.raises(NotFound, match="warehouse nope does not exist"):
         _hook(warehouse_id="nope").get_first("SELECT 1")
     _set_conn(monkeypatch, "no_wh", conn_type="lakeflow_sql", host=lakeflow_emulator.url, password="emulator-token")
-    with pytest.raises(_dbapi.ProgrammingError, match="warehouse_id"):
+    with pytest.raises(dbapi.ProgrammingError, match="warehouse_id"):
         _hook("no_wh").get_first("SELECT 1")
     assert _hook("no_wh", warehouse_id=DEFAULT_WAREHOUSE_ID).get_first("SELECT 1") == (1,)
     ok, message = _hook("no_wh").test_connection()
@@ -319,10 +319,10 @@ def test_transient_faults_are_retried(sql_conn, lakeflow_emulator, status):
 def test_connection_types_resolve_to_the_right_hook(sql_conn, lakeflow_emulator, monkeypatch):
     from airflow.providers.common.sql.operators.sql import BaseSQLOperator
 
+    from airflow_provider_lakeflow import get_provider_info
     from airflow_provider_lakeflow.hooks import LakeflowHook, LakeflowSqlHook
-    from airflow_provider_lakeflow.provider_info import provider_info
 
-    types = {c["connection-type"]: c["hook-class-name"] for c in provider_info()["connection-types"]}
+    types = {c["connection-type"]: c["hook-class-name"] for c in get_provider_info()["connection-types"]}
     assert types["lakeflow_sql"] == "airflow_provider_lakeflow.hooks.sql.LakeflowSqlHook"
     hook = BaseSQLOperator.get_hook("databricks_sql", hook_params={"catalog": "main"})
     assert isinstance(hook, LakeflowSqlHook)

@@ -106,7 +106,7 @@ async def _cycles_left(targets: list[list[str]], poll: float) -> dict:
     reference cycles they left for the collector: garbage that every collection of a shared triggerer walks."""
     import gc
 
-    from airflow_provider_lakeflow.hooks import _workspace_gate
+    from airflow_provider_lakeflow._engine import budget
 
     half = len(targets) // 2
     # A first round loads what the process loads once (modules, caches, the connection); the second is measured.
@@ -117,7 +117,7 @@ async def _cycles_left(targets: list[list[str]], poll: float) -> dict:
     try:
         result = await _measure(targets[half:], poll)
         await asyncio.sleep(0.1)  # the loop closes the triggers' run() generators, left at their event
-        for gate in _workspace_gate._GATES.values():
+        for gate in budget._GATES.values():
             gate._answers.clear()  # recent answers are dropped at the next poll's sweep; there is no next poll here
         unreachable = gc.collect()
     finally:
@@ -138,8 +138,8 @@ async def _objects_per_sleeping_wait(url: str, targets: list[list[str]], poll: f
 
     import aiohttp
 
-    from airflow_provider_lakeflow.hooks import _workspace_gate
-    from airflow_provider_lakeflow.hooks._transport import ASYNC_POOL_SIZE, loop_state
+    from airflow_provider_lakeflow._engine import budget
+    from airflow_provider_lakeflow._engine.transport import ASYNC_POOL_SIZE, loop_state
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
     from airflow_provider_lakeflow.triggers import LakeflowConnectionReadyTrigger, LakeflowPipelineUpdateTrigger
 
@@ -154,7 +154,7 @@ async def _objects_per_sleeping_wait(url: str, targets: list[list[str]], poll: f
         return sum(not future.done() for due in ticks._due.values() for future in due)
 
     def ours_polled() -> int:
-        return sum(gate.sent for gate in _workspace_gate._GATES.values())
+        return sum(gate.sent for gate in budget._GATES.values())
 
     bare = {"polls": 0, "sleeping": 0}
     headers = {"Authorization": "Bearer emulator-token", "Accept": "application/json"}
@@ -402,7 +402,7 @@ def two_hundred(emulator_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_200_triggers_succeed_on_a_bounded_pool(two_hundred: dict) -> None:
-    from airflow_provider_lakeflow.hooks._transport import ASYNC_POOL_SIZE
+    from airflow_provider_lakeflow._engine.transport import ASYNC_POOL_SIZE
 
     assert two_hundred["statuses"] == ["success"] * N_TRIGGERS
     assert not two_hundred["gc_ever_disabled"] and two_hundred["gc_after"] == two_hundred["gc_before"]

@@ -32,7 +32,9 @@ def test_a_deferred_run_task_says_once_when_a_kill_cannot_stop_its_update(airflo
         return
     assert len(notes) == 1, notes
     assert printed_notes, "the note reaches the task log"
-    assert notes[0].startswith(f"Airflow {AIRFLOW_VERSION}: {KILL_NOTE} {update['update_id']} of pipeline {pipeline_id}")
+    assert notes[0].startswith(
+        f"Airflow {AIRFLOW_VERSION}: {KILL_NOTE} {update['update_id']} of pipeline {pipeline_id}"
+    )
     assert "LakeflowStopPipelineOperator" in notes[0]
 
 

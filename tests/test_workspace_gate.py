@@ -1,4 +1,4 @@
-"""The per-workspace request budget and shared polls (hooks/_workspace_gate.py), measured at the emulator.
+"""The per-workspace request budget and shared polls (hooks/budget.py), measured at the emulator.
 
 Every test goes through the emulator over real HTTP; assertions are on counts the emulator saw (requests per
 one-second window, 429s, requests per poll), not on how long anything took.
@@ -23,11 +23,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_lakeflow.hooks import _workspace_gate, api
-from airflow_provider_lakeflow.hooks._auth import ConnectionConfigError, settings_from_connection
-from airflow_provider_lakeflow.hooks._workspace_gate import WorkspaceGate, aligned_pause
+from airflow_provider_lakeflow._engine import budget, transport
+from airflow_provider_lakeflow._engine.auth import ConnectionConfigError, settings_from_connection
+from airflow_provider_lakeflow._engine.budget import WorkspaceGate
+from airflow_provider_lakeflow._engine.poll_schedule import aligned_pause
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers import LakeflowPipelineUpdateTrigger
+from airflow_provider_lakeflow.workspace import operations
 
 UPDATE_PATH = r"^/api/2\.0/pipelines/[^/]+/updates/[^/]+$"
 THROTTLED = "are being throttled"
@@ -36,9 +38,9 @@ THROTTLED = "are being throttled"
 @pytest.fixture(autouse=True)
 def fresh_gates() -> Iterator[None]:
     """Each test starts with no budget history for the (session-wide) emulator's host."""
-    _workspace_gate._GATES.clear()
+    budget._GATES.clear()
     yield
-    _workspace_gate._GATES.clear()
+    budget._GATES.clear()
 
 
 def _conn(monkeypatch: pytest.MonkeyPatch, emulator: Any, conn_id: str = "databricks_default", **extra: Any) -> str:
@@ -175,7 +177,7 @@ def test_429_shrinks_the_budget_which_recovers_and_is_logged_once(
     """Against a workspace limited below the budget: the 429s shrink it, every poll gets through, one log line."""
     clock = [1000.0]
     conn_id = _conn(monkeypatch, lakeflow_emulator, max_requests_per_second=40)
-    gate = _workspace_gate._GATES[lakeflow_emulator.url] = WorkspaceGate(lakeflow_emulator.url, 40)
+    gate = budget._GATES[lakeflow_emulator.url] = WorkspaceGate(lakeflow_emulator.url, 40)
     lakeflow_emulator.set_default_script(phase_seconds=600)
     targets = _updates(lakeflow_emulator, 200)
     lakeflow_emulator.set_rate_limit(15, burst=5)
@@ -196,16 +198,16 @@ def test_429_shrinks_the_budget_which_recovers_and_is_logged_once(
     gate.observe(_raw_429(retry_after="2"))  # a 429 of the same episode (sent before the first one came back)
     assert (gate.rate, gate.shrinks) == (20, 1)
     assert gate.reserve()[0] == 2.0  # the Retry-After pause holds every request of the workspace
-    clock[0] += 2 + _workspace_gate.RECOVERY_SECONDS / 4
+    clock[0] += 2 + budget.RECOVERY_SECONDS / 4
     gate.reserve()
     assert gate.rate == 30
-    clock[0] += _workspace_gate.RECOVERY_SECONDS
+    clock[0] += budget.RECOVERY_SECONDS
     gate.reserve()
     assert gate.rate == 40
 
 
 def _raw_429(retry_after: str) -> Any:
-    from airflow_provider_lakeflow.hooks._protocol import RawResponse
+    from airflow_provider_lakeflow._engine.responses import RawResponse
 
     return RawResponse(429, "Too Many Requests", {"Retry-After": retry_after}, b"{}", "http://w/api", "GET")
 
@@ -213,13 +215,13 @@ def _raw_429(retry_after: str) -> Any:
 def test_sync_path_honours_429_and_the_budget(lakeflow_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker (hook.run) shares the process budget and comes through a rate-limited workspace."""
     conn_id = _conn(monkeypatch, lakeflow_emulator, max_requests_per_second=100)
-    pipeline_id = LakeflowHook(conn_id).run(api.create_pipeline(_spec("sync-gate")))
+    pipeline_id = LakeflowHook(conn_id).run(operations.create_pipeline(_spec("sync-gate")))
     lakeflow_emulator.set_rate_limit(5, burst=2)
     hook = LakeflowHook(conn_id)
     for _ in range(12):
-        assert hook.run(api.get_pipeline(pipeline_id))["pipeline_id"] == pipeline_id
+        assert hook.run(operations.get_pipeline(pipeline_id))["pipeline_id"] == pipeline_id
     seen = lakeflow_emulator.request_rate()
-    gate = _workspace_gate._GATES[lakeflow_emulator.url]
+    gate = budget._GATES[lakeflow_emulator.url]
     assert seen["throttled"] >= 1 and gate.shrinks >= 1
     assert seen["throttled"] <= 6, seen  # after the first 429 the worker paces itself instead of hammering
 
@@ -321,8 +323,7 @@ def test_emulator_rate_limit_through_the_sdk(lakeflow_emulator: Any) -> None:
 
     from databricks.sdk.errors import _Parser
 
-    from airflow_provider_lakeflow.hooks._protocol import RawResponse
-    from airflow_provider_lakeflow.hooks._sdk_errors import _as_requests_response
+    from airflow_provider_lakeflow._engine.responses import RawResponse, _as_requests_response
 
     request = urllib.request.Request(
         f"{lakeflow_emulator.url}/api/2.0/pipelines/{created.pipeline_id}",
@@ -392,12 +393,11 @@ def test_max_requests_per_second_is_read() -> None:
         extra={"max_requests_per_second": "12.5"},
         known_attributes=frozenset(),
     )
-    assert _workspace_gate.gate_for(settings).limit == 12.5
+    assert budget.gate_for(settings).limit == 12.5
 
 
 # ------------------------------------------------------------------------------------------- process-wide caches
 def test_rotated_secrets_do_not_pile_up_in_the_credential_cache() -> None:
-    from airflow_provider_lakeflow.hooks import _transport
 
     def settings(conn_id: str, secret: str) -> Any:
         return settings_from_connection(
@@ -409,21 +409,21 @@ def test_rotated_secrets_do_not_pile_up_in_the_credential_cache() -> None:
             known_attributes=frozenset(),
         )
 
-    _transport._CREDENTIALS.clear()
-    first = _transport.credentials_for(settings("rotating", "secret-1"))
-    assert _transport.credentials_for(settings("rotating", "secret-1")) is first
+    transport._CREDENTIALS.clear()
+    first = transport.credentials_for(settings("rotating", "secret-1"))
+    assert transport.credentials_for(settings("rotating", "secret-1")) is first
     for i in range(2, 50):
-        rotated = _transport.credentials_for(settings("rotating", f"secret-{i}"))
-    assert list(_transport._CREDENTIALS) == ["rotating"] and rotated.settings.secrets == ("secret-49",)
-    for i in range(_transport.MAX_CACHED_CONNECTIONS + 10):
-        _transport.credentials_for(settings(f"conn-{i}", "s"))
-    assert len(_transport._CREDENTIALS) == _transport.MAX_CACHED_CONNECTIONS
-    _transport._CREDENTIALS.clear()
+        rotated = transport.credentials_for(settings("rotating", f"secret-{i}"))
+    assert list(transport._CREDENTIALS) == ["rotating"] and rotated.settings.secrets == ("secret-49",)
+    for i in range(transport.MAX_CACHED_CONNECTIONS + 10):
+        transport.credentials_for(settings(f"conn-{i}", "s"))
+    assert len(transport._CREDENTIALS) == transport.MAX_CACHED_CONNECTIONS
+    transport._CREDENTIALS.clear()
 
 
 def test_poll_ticks_wake_sleepers_together_never_early_and_cancel_alone() -> None:
     """Pollers' scheduled sleeps share one timer per tick; a cancelled wait cancels nobody else's sleep."""
-    from airflow_provider_lakeflow.hooks._workspace_gate import TICK_SECONDS, PollTicks
+    from airflow_provider_lakeflow._engine.poll_schedule import TICK_SECONDS, PollTicks
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

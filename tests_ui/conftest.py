@@ -57,7 +57,8 @@ def run_dag(dag_id: str, **conf):
 
 
 def make_pipeline(name: str, tables: tuple[str, ...] = ("account", "contact")) -> str:
-    from airflow_provider_lakeflow.hooks import LakeflowHook, api
+    from airflow_provider_lakeflow.hooks import LakeflowHook
+    from airflow_provider_lakeflow.workspace import operations
 
     objects = [
         {
@@ -71,4 +72,4 @@ def make_pipeline(name: str, tables: tuple[str, ...] = ("account", "contact")) -
         for table in tables
     ]
     spec = {"name": name, "ingestion_definition": {"connection_name": "salesforce_conn", "objects": objects}}
-    return LakeflowHook().run(api.create_pipeline(spec))
+    return LakeflowHook().run(operations.create_pipeline(spec))

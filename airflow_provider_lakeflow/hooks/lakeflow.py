@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow.hooks._auth import ConnectionSettings, settings_from_connection
-from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep
-from airflow_provider_lakeflow.hooks._retrying import RetryPolicy, Send, plan
-from airflow_provider_lakeflow.hooks._transport import loop_state
-from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks, aligned_pause, gate_for
+from airflow_provider_lakeflow._engine.auth import ConnectionSettings, settings_from_connection
+from airflow_provider_lakeflow._engine.budget import gate_for
+from airflow_provider_lakeflow._engine.poll_schedule import PollTicks, aligned_pause
+from airflow_provider_lakeflow._engine.retrying import RetryPolicy, Send, plan
+from airflow_provider_lakeflow._engine.transport import SESSION_SCOPE, credentials_for, loop_state
+from airflow_provider_lakeflow.provider_info import UI_FIELD_BEHAVIOUR
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import Operation, Sleep
 
 if TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.config import Config
 
-    from airflow_provider_lakeflow.hooks._transport import Credentials
+    from airflow_provider_lakeflow._engine.transport import Credentials
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ def _mask(secrets: tuple[str, ...]) -> None:
 class LakeflowHook(BaseHook):
     """Talk to a Databricks workspace for Lakeflow Connect pipelines and Unity Catalog connections.
 
-    ``run(operation)`` executes an operation from ``airflow_provider_lakeflow.hooks.api`` with blocking I/O;
+    ``run(operation)`` executes an operation from ``airflow_provider_lakeflow.workspace.operations`` with blocking I/O;
     ``await arun(operation)`` executes the very same operation on aiohttp without blocking the event loop.
 
     :param databricks_conn_id: Airflow connection of type ``lakeflow`` (or the official ``databricks`` type).
@@ -59,15 +62,8 @@ class LakeflowHook(BaseHook):
     # -- connection ---------------------------------------------------------------------------------------------------
     @staticmethod
     def _settings_from(conn: Any) -> ConnectionSettings:
-        settings = settings_from_connection(
-            conn.conn_id,
-            host=conn.host,
-            login=conn.login,
-            password=conn.password,
-            extra=conn.extra,
-            schema=conn.schema,
-            port=conn.port,
-        )
+        fields = {name: getattr(conn, name) for name in ("host", "login", "password", "extra", "schema", "port")}
+        settings = settings_from_connection(conn.conn_id, **fields)
         _mask(settings.secrets)
         return settings
 
@@ -85,8 +81,6 @@ class LakeflowHook(BaseHook):
         """
         await _import_runtime_off_loop()
         if self._settings is None:
-            from airflow_provider_lakeflow.hooks._transport import loop_state
-
             cached = _SHARED_SETTINGS.get(self.databricks_conn_id)
             if cached is None or cached[0] < time.monotonic():
                 async with loop_state().lock_for(f"connection:{self.databricks_conn_id}"):
@@ -107,15 +101,11 @@ class LakeflowHook(BaseHook):
     def credentials(self) -> Credentials:
         """This connection's process-wide credentials (one SDK Config and token cache), looked up once per hook."""
         if self._credentials is None:
-            from airflow_provider_lakeflow.hooks._transport import credentials_for
-
             self._credentials = credentials_for(self.settings)
         return self._credentials
 
     async def acredentials(self) -> Credentials:
         if self._credentials is None:
-            from airflow_provider_lakeflow.hooks._transport import credentials_for
-
             self._credentials = credentials_for(await self.asettings())
         return self._credentials
 
@@ -198,17 +188,13 @@ class LakeflowHook(BaseHook):
 
     def session_scope(self) -> Any:
         """``async with hook.session_scope():`` around a trigger's run keeps the shared session tidy."""
-        from airflow_provider_lakeflow.hooks._transport import SESSION_SCOPE
-
         return SESSION_SCOPE
 
     # -- UI ----------------------------------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
         """For the UI's Test button: ``GET /api/2.0/preview/scim/v2/Me``; returns ``(ok, message)``."""
-        from airflow_provider_lakeflow.hooks import api
-
         try:
-            me = self.run(api.current_user())
+            me = self.run(operations.current_user())
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"Connected to {self.host} as {me.get('userName') or me.get('displayName') or 'unknown'}"
@@ -216,8 +202,6 @@ class LakeflowHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Airflow 2.11 reads this; Airflow 3 reads the declarative form in provider info."""
-        from airflow_provider_lakeflow.provider_info import UI_FIELD_BEHAVIOUR
-
         return UI_FIELD_BEHAVIOUR
 
     @classmethod
@@ -253,9 +237,9 @@ RUNTIME_MODULES = (
     "aiohttp",
     "tenacity",
     "requests",
-    "airflow_provider_lakeflow.hooks._transport",
-    "airflow_provider_lakeflow.hooks.api",
-    "airflow_provider_lakeflow.hooks.waiting",
+    "airflow_provider_lakeflow._engine.transport",
+    "airflow_provider_lakeflow.workspace.operations",
+    "airflow_provider_lakeflow.workspace.waiting",
 )
 _runtime_imported = False
 

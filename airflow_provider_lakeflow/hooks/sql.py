@@ -11,8 +11,8 @@ from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
-from airflow_provider_lakeflow.hooks import _dbapi
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+from airflow_provider_lakeflow.sql import dbapi
 
 #: DbApiHook's own keyword arguments; anything else in ``**kwargs`` is ignored (see ``LakeflowSqlHook``).
 _DBAPI_KWARGS = frozenset(
@@ -90,8 +90,8 @@ class LakeflowSqlHook(DbApiHook):
         value = self.api.settings.provider_extras.get("warehouse_id")
         return str(value) if value else None
 
-    def statement_options(self, *, resolve: bool = False) -> _dbapi.StatementOptions:
-        return _dbapi.StatementOptions(
+    def statement_options(self, *, resolve: bool = False) -> dbapi.StatementOptions:
+        return dbapi.StatementOptions(
             warehouse_id=self.resolved_warehouse_id() if resolve else self.warehouse_id,
             catalog=self.catalog,
             schema=self.schema,
@@ -101,9 +101,9 @@ class LakeflowSqlHook(DbApiHook):
             row_limit=self.row_limit,
         )
 
-    def get_conn(self) -> _dbapi.Connection:
+    def get_conn(self) -> dbapi.Connection:
         """A PEP 249 connection (cheap: it holds no network resource of its own)."""
-        return _dbapi.Connection(self.api, self.statement_options(resolve=True))
+        return dbapi.Connection(self.api, self.statement_options(resolve=True))
 
     @property
     def escape_word_format(self) -> str:

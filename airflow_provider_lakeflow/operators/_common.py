@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from airflow_provider_lakeflow.errors import LakeflowInputError
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import EVENT_STATUSES
 
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
@@ -34,6 +37,31 @@ def _seconds(name: str, value: float | datetime.timedelta | None, *, allow_none:
     if value <= 0:
         raise LakeflowInputError(f"{name} must be positive, got {value}. Fix: give a positive number of seconds.")
     return float(value)
+
+
+def wait_deadline(
+    timeout: float | datetime.timedelta | None, execution_timeout: datetime.timedelta | None, context: Any
+) -> float | None:
+    """A wait's absolute deadline: ``timeout`` from now, and ``execution_timeout`` from the task's start (less a
+    margin to stop the update before Airflow kills the task)."""
+    limits = []
+    seconds = _seconds("timeout", timeout)
+    if seconds is not None:
+        limits.append(time.time() + seconds)
+    if execution_timeout is not None:
+        started = getattr(context.get("ti") if context else None, "start_date", None)
+        start = started.timestamp() if started is not None else time.time()
+        limits.append(start + max(1.0, execution_timeout.total_seconds() - 5))
+    return min(limits) if limits else None
+
+
+def stop_update(hook: LakeflowHook, log: Any, pipeline_id: str, update_id: str, *, reason: str) -> None:
+    """Stop a task's update because the task is ending (timeout, kill); a stop that fails is logged, not raised."""
+    log.warning("Stopping update %s of pipeline %s (%s)", update_id, pipeline_id, reason)
+    try:
+        hook.run(operations.stop_pipeline(pipeline_id))
+    except Exception as exc:  # the task is failing anyway; say why the stop did not happen
+        log.error("Could not stop pipeline %s: %s: %s", pipeline_id, type(exc).__name__, exc)
 
 
 def _check_pipeline_ref(pipeline_id: Any, pipeline_name: Any) -> None:
@@ -130,7 +158,8 @@ class _HookMixin:
 
     @cached_property
     def hook(self) -> LakeflowHook:
-        from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook  # at run time: DAG parsing never loads it
+        # the hook and its request engine: at run time, never at DAG parse
+        from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 
         return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
 
@@ -142,7 +171,14 @@ class _PipelineRefMixin(_HookMixin):
     pipeline_name: str | None
 
     def resolve_pipeline_id(self, hook: LakeflowHook) -> str:
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         _check_pipeline_ref(self.pipeline_id, self.pipeline_name)
-        return hook.run(ops.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))
+        return hook.run(operations.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))
+
+
+def check_event(event: Any, trigger: str) -> dict[str, Any]:
+    """The worker side of a deferral: an event with an unknown status fails the task instead of passing for
+    success."""
+    status = event.get("status") if isinstance(event, dict) else None
+    if status not in EVENT_STATUSES:
+        raise AirflowException(f"Unexpected event from {trigger}: {event!r}")
+    return event

@@ -14,6 +14,7 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.connection_options import is_literal, validate_connection
 from airflow_provider_lakeflow.operators._common import _HookMixin
+from airflow_provider_lakeflow.workspace import operations
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -129,15 +130,13 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
     def execute(self, context: Context) -> str:
         from databricks.sdk.errors import NotFound, ResourceConflict
 
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         mask_option_values(self.options)
         body = self._check_arguments(templated=True)
         assert body is not None
         name, ctype, options = body["name"], body["connection_type"], body["options"]
         hook = self.hook
         try:
-            live = hook.run(ops.get_connection(name))
+            live = hook.run(operations.get_connection(name))
         except NotFound:
             self.log.info(
                 "Creating Unity Catalog connection '%s' (%s) with options %s (values hidden)",
@@ -146,9 +145,9 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
                 ", ".join(sorted(options)),
             )
             try:
-                info = hook.run(ops.create_connection(body))
+                info = hook.run(operations.create_connection(body))
             except ResourceConflict:  # created meanwhile by someone else: treat it as existing
-                live = hook.run(ops.get_connection(name))
+                live = hook.run(operations.get_connection(name))
             else:
                 state = (info.get("provisioning_info") or {}).get("state")
                 self.log.info(
@@ -162,8 +161,6 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
         return name
 
     def _reconcile(self, hook: LakeflowHook, live: dict, name: str, ctype: str, options: dict[str, str]) -> None:
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         live_type = live.get("connection_type")
         if live_type and live_type != ctype:
             raise AirflowFailException(
@@ -182,7 +179,7 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
         if not hidden and not changed:
             self.log.info("Connection '%s' already has these options; nothing to do", name)
             return
-        hook.run(ops.update_connection(name, {"options": options}))
+        hook.run(operations.update_connection(name, {"options": options}))
         reasons = []
         if changed:
             reasons.append(f"changed: {', '.join(changed)}")

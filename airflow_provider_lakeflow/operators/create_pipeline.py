@@ -16,7 +16,12 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow.lineage import operator_lineage
 from airflow_provider_lakeflow.operators._common import _HookMixin
+from airflow_provider_lakeflow.spec.bundles import load_pipeline_spec
+from airflow_provider_lakeflow.spec.server_rules import check_before_request, check_edit
+from airflow_provider_lakeflow.spec.shape import WRITE_ONLY_FIELDS, spec_differs
+from airflow_provider_lakeflow.workspace import operations
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -36,7 +41,7 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
         false, a differing pipeline is left as it is and a warning is logged.
     :param databricks_conn_id: the Airflow connection.
 
-    Returns the ``pipeline_id``; pushes XCom ``pipeline_url``. Every rule of ``airflow_provider_lakeflow.spec`` is
+    Returns the ``pipeline_id``; pushes XCom ``pipeline_url``. Every rule of ``airflow_provider_lakeflow.spec.shape`` is
     checked before any request; a literal dict spec is checked when the DAG file is parsed.
     """
 
@@ -64,8 +69,6 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
             self._checked_spec()  # a literal spec fails at DAG parse time, not at run time
 
     def _checked_spec(self) -> dict[str, Any]:
-        from airflow_provider_lakeflow.bundles import load_pipeline_spec
-
         dag = getattr(self, "dag", None) if getattr(self, "has_dag", lambda: False)() else None
         base_dir = os.path.dirname(dag.fileloc) if dag is not None and getattr(dag, "fileloc", None) else None
         return load_pipeline_spec(
@@ -73,15 +76,11 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
         )
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_lakeflow.hooks import operations as ops
-        from airflow_provider_lakeflow.spec import WRITE_ONLY_FIELDS, spec_differs
-        from airflow_provider_lakeflow.spec_rules import check_before_request, check_edit
-
         spec = self._checked_spec()
         hook = self.hook
         check_before_request(spec, hook)
         name = spec["name"]
-        matches = hook.run(ops.find_pipelines_by_name(name))
+        matches = hook.run(operations.find_pipelines_by_name(name))
         if len(matches) > 1:
             ids = ", ".join(sorted(p["pipeline_id"] for p in matches))
             raise AirflowFailException(
@@ -89,17 +88,17 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
                 "this operator identifies a pipeline by its exact name."
             )
         if not matches:
-            pipeline_id = hook.run(ops.create_pipeline(spec))
+            pipeline_id = hook.run(operations.create_pipeline(spec))
             self.log.info("Created pipeline '%s': %s", name, pipeline_id)
         else:
             pipeline_id = matches[0]["pipeline_id"]
-            live = hook.run(ops.get_pipeline(pipeline_id)).get("spec") or {}
+            live = hook.run(operations.get_pipeline(pipeline_id)).get("spec") or {}
             comparable = {k: v for k, v in spec.items() if k not in WRITE_ONLY_FIELDS}
             if not spec_differs(comparable, live):
                 self.log.info("Pipeline '%s' (%s) already matches the spec; nothing to do", name, pipeline_id)
             elif self.update_if_exists:
                 check_edit(spec, live)
-                hook.run(ops.edit_pipeline(pipeline_id, spec))
+                hook.run(operations.edit_pipeline(pipeline_id, spec))
                 self.log.info("Updated pipeline '%s' (%s) to the spec", name, pipeline_id)
             else:
                 self.log.warning(
@@ -107,14 +106,12 @@ class LakeflowCreateIngestionPipelineOperator(_HookMixin, BaseOperator):
                     name,
                     pipeline_id,
                 )
-        context["ti"].xcom_push(key="pipeline_url", value=ops.pipeline_url(hook.host, pipeline_id))
+        context["ti"].xcom_push(key="pipeline_url", value=operations.pipeline_url(hook.host, pipeline_id))
         self._lineage_input = (spec, hook.host)
         return pipeline_id
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (with apache-airflow-providers-openlineage installed): the spec's sources and tables."""
-        from airflow_provider_lakeflow.lineage import operator_lineage
-
         lineage_input = getattr(self, "_lineage_input", None)
         if lineage_input is None:
             return None

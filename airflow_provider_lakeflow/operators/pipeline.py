@@ -24,6 +24,8 @@ from airflow_provider_lakeflow.operators._common import (
 )
 from airflow_provider_lakeflow.operators.create_pipeline import LakeflowCreateIngestionPipelineOperator
 from airflow_provider_lakeflow.operators.run_pipeline import ON_ACTIVE_UPDATE_POLICIES, LakeflowRunPipelineOperator
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -72,16 +74,13 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
         _seconds("poll_interval", poll_interval, allow_none=False)
 
     def execute(self, context: Context) -> str | None:
-        from airflow_provider_lakeflow.hooks import operations as ops
-        from airflow_provider_lakeflow.hooks.waiting import wait_for_update
-
         hook = self.hook
         pipeline_id = self.resolve_pipeline_id(hook)
-        active = ops.active_update(hook.run(ops.get_pipeline(pipeline_id)))
+        active = operations.active_update(hook.run(operations.get_pipeline(pipeline_id)))
         if active is None:
             self.log.info("Pipeline %s has no active update; nothing to stop", pipeline_id)
             return None
-        hook.run(ops.stop_pipeline(pipeline_id))
+        hook.run(operations.stop_pipeline(pipeline_id))
         self.log.info("Stop requested for update %s of pipeline %s", active["update_id"], pipeline_id)
         if self.wait_for_idle:
             outcome = hook.run(
@@ -93,7 +92,7 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
                     end_time=None
                     if self.execution_timeout is None
                     else time.time() + self.execution_timeout.total_seconds(),
-                    success_states=ops.TERMINAL_UPDATE_STATES,
+                    success_states=operations.TERMINAL_UPDATE_STATES,
                     failure_states=(),
                     log=self.log,
                 )
@@ -135,13 +134,11 @@ class LakeflowDeletePipelineOperator(_PipelineRefMixin, BaseOperator):
     def execute(self, context: Context) -> str | None:
         from databricks.sdk.errors import NotFound
 
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         hook = self.hook
         try:
             pipeline_id = self.resolve_pipeline_id(hook)
-            hook.run(ops.delete_pipeline(pipeline_id))
-        except (NotFound, ops.PipelineNotFound) as exc:
+            hook.run(operations.delete_pipeline(pipeline_id))
+        except (NotFound, operations.PipelineNotFound) as exc:
             if not self.missing_ok:
                 raise AirflowFailException(f"Cannot delete: {exc}") from exc
             self.log.info("Pipeline %s does not exist; nothing to delete", self.pipeline_id or self.pipeline_name)

@@ -18,8 +18,11 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow.airflow_versions import kill_note
 from airflow_provider_lakeflow.errors import LakeflowInputError
+from airflow_provider_lakeflow.lineage import publish_table_assets, update_lineage
 from airflow_provider_lakeflow.links import LakeflowUpdateLink
+from airflow_provider_lakeflow.operators import resume_store
 from airflow_provider_lakeflow.operators._common import (
     UpdateRef,
     _check_pipeline_ref,
@@ -28,12 +31,19 @@ from airflow_provider_lakeflow.operators._common import (
     _PipelineRefMixin,
     _seconds,
     _table_selections,
+    check_event,
+    stop_update,
+    wait_deadline,
 )
-from airflow_provider_lakeflow.operators._resume_variables import (
-    _execute_resumable_with_variables,
-    _forget_resume_variable,
-    _has_resume_store_fallback,
+from airflow_provider_lakeflow.operators.update_outcome import (
+    check_no_data,
+    check_policies,
+    on_failed_update,
+    remedied,
+    start_follow_up,
 )
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -149,8 +159,6 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             raise LakeflowInputError(f"full_refresh must be true or false, got {self.full_refresh!r}.")
         if not isinstance(self.wait_for_completion, bool):
             raise LakeflowInputError(f"wait_for_completion must be true or false, got {self.wait_for_completion!r}.")
-        from airflow_provider_lakeflow.update_outcome import check_policies
-
         check_policies(self.on_schema_change, self.on_no_data)
         _seconds("poll_interval", self.poll_interval, allow_none=False)
         _seconds("timeout", self.timeout)
@@ -164,21 +172,17 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
     # -- ResumableJobMixin ------------------------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         self._check_arguments(templated=True)
-        if "task_state_store" in context or not _has_resume_store_fallback():
-            return self.execute_resumable(context)
-        return _execute_resumable_with_variables(self, context)
+        return resume_store.execute_resumable(self, context)
 
     def submit_job(self, context: Context) -> str:
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         full, partial = self._check_arguments(templated=True)
         hook = self.hook
         pipeline_id = self._pipeline_id(hook)
-        pipeline = hook.run(ops.get_pipeline(pipeline_id))
-        active = ops.active_update(pipeline)
+        pipeline = hook.run(operations.get_pipeline(pipeline_id))
+        active = operations.active_update(pipeline)
         if active is not None:
             active_id = active["update_id"]
-            url = ops.update_url(hook.host, pipeline_id, active_id)
+            url = operations.update_url(hook.host, pipeline_id, active_id)
             if self.on_active_update == "fail":
                 raise AirflowFailException(
                     f"Pipeline {pipeline_id} already has an active update {active_id} ({active.get('state')}): {url}. "
@@ -191,22 +195,22 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 self.log.info(
                     "Stopping the active update %s of pipeline %s before starting one", active_id, pipeline_id
                 )
-                hook.run(ops.stop_pipeline(pipeline_id))
+                hook.run(operations.stop_pipeline(pipeline_id))
             self.log.info("Waiting for update %s of pipeline %s to end before starting one", active_id, pipeline_id)
             outcome = self._wait_in_worker(
                 hook,
                 pipeline_id,
                 active_id,
-                end_time=self._end_time(context),
-                success_states=ops.TERMINAL_UPDATE_STATES,
+                end_time=wait_deadline(self.timeout, self.execution_timeout, context),
+                success_states=operations.TERMINAL_UPDATE_STATES,
             )
             if outcome.status == "timeout":
                 raise AirflowException(f"{outcome.message}. No update was started: the wait for it timed out.")
-            pipeline = hook.run(ops.get_pipeline(pipeline_id))
+            pipeline = hook.run(operations.get_pipeline(pipeline_id))
         update_id = hook.run(
-            ops.start_update(
+            operations.start_update(
                 pipeline_id,
-                known_update_ids=ops.update_ids(pipeline),
+                known_update_ids=operations.update_ids(pipeline),
                 full_refresh=self.full_refresh,
                 full_refresh_selection=full,
                 refresh_selection=partial,
@@ -222,11 +226,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def _adopt(self, context: Context, hook: LakeflowHook, pipeline_id: str, update_id: str) -> str:
         """Make ``update_id`` this task's update: XComs go out before any waiting, so they survive a failure."""
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         self._update_id = update_id
         ti = context["ti"]
-        url = ops.update_url(hook.host, pipeline_id, update_id)
+        url = operations.update_url(hook.host, pipeline_id, update_id)
         ti.xcom_push(key="pipeline_id", value=pipeline_id)
         ti.xcom_push(key="update_id", value=update_id)
         ti.xcom_push(key="update_url", value=url)
@@ -234,10 +236,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return str(UpdateRef(pipeline_id, update_id))
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         pipeline_id, update_id = UpdateRef.parse(external_id)
-        update = self.hook.run(ops.get_update(pipeline_id, update_id))
+        update = self.hook.run(operations.get_update(pipeline_id, update_id))
         return str(update.get("state"))
 
     def is_job_active(self, status: str) -> bool:
@@ -253,7 +253,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             self.log.info("Reconnecting to update %s of pipeline %s started by an earlier try", update_id, pipeline_id)
             self._adopt(context, hook, pipeline_id, update_id)
         if not self.wait_for_completion:
-            _forget_resume_variable(context)
+            resume_store.forget(context)
             return update_id
         self._wait_and_finish(context, hook, pipeline_id, update_id)
         # ResumableJobMixin returns this when it reconnects to an update an earlier try started.
@@ -279,14 +279,12 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         ``remedy_of`` names the failed update when this is the schema-change follow-up, so that its failure does not
         start another one.
         """
-        from airflow_provider_lakeflow.hooks import operations as ops
-
-        end_time = self._end_time(context)
+        end_time = wait_deadline(self.timeout, self.execution_timeout, context)
         if self.deferrable:
             # Check once before deferring: an update that already ended needs no triggerer round trip.
-            update = hook.run(ops.get_update(pipeline_id, update_id))
-            if update.get("state") not in ops.TERMINAL_UPDATE_STATES:
-                from airflow_provider_lakeflow.airflow_versions import kill_note
+            update = hook.run(operations.get_update(pipeline_id, update_id))
+            if update.get("state") not in operations.TERMINAL_UPDATE_STATES:
+                # the trigger's module loads the hook and its request engine, which DAG parsing never needs
                 from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
                 note = kill_note(pipeline_id, update_id) if self.cancel_on_kill else None
@@ -310,22 +308,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
         except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
             if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and self.cancel_on_kill:
-                self._stop(hook, pipeline_id, update_id, reason=type(exc).__name__)
+                stop_update(hook, self.log, pipeline_id, update_id, reason=type(exc).__name__)
             raise
         self._finish(context, outcome.as_event(), remedy_of=remedy_of)
-
-    def _end_time(self, context: Context | None = None) -> float | None:
-        """The wait's absolute deadline: ``timeout`` from now, and ``execution_timeout`` from the task's start."""
-        limits = []
-        timeout = _seconds("timeout", self.timeout)
-        if timeout is not None:
-            limits.append(time.time() + timeout)
-        if self.execution_timeout is not None:
-            started = getattr(context.get("ti") if context else None, "start_date", None)
-            start = started.timestamp() if started is not None else time.time()
-            # Leave room to stop the update before Airflow kills the task.
-            limits.append(start + max(1.0, self.execution_timeout.total_seconds() - 5))
-        return min(limits) if limits else None
 
     def _wait_in_worker(
         self,
@@ -336,8 +321,6 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         end_time: float | None = None,
         success_states: Any = ("COMPLETED",),
     ) -> Any:
-        from airflow_provider_lakeflow.hooks.waiting import wait_for_update
-
         failure_states = [s for s in ("FAILED", "CANCELED") if s not in success_states]
         return hook.run(
             wait_for_update(
@@ -353,38 +336,26 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             )
         )
 
-    def _stop(self, hook: LakeflowHook, pipeline_id: str, update_id: str, *, reason: str) -> None:
-        from airflow_provider_lakeflow.hooks import operations as ops
-
-        self.log.warning("Stopping update %s of pipeline %s (%s)", update_id, pipeline_id, reason)
-        try:
-            hook.run(ops.stop_pipeline(pipeline_id))
-        except Exception as exc:  # the task is failing anyway; say why the stop did not happen
-            self.log.error("Could not stop pipeline %s: %s: %s", pipeline_id, type(exc).__name__, exc)
-
     def _finish(self, context: Context, event: dict[str, Any], remedy_of: str | None = None) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
-        from airflow_provider_lakeflow.hooks import operations as ops
-        from airflow_provider_lakeflow.triggers.base import check_event
-
         event = check_event(event, "LakeflowPipelineUpdateTrigger")
         status = event["status"]
         pipeline_id, update_id = event["pipeline_id"], event["update_id"]
-        _forget_resume_variable(context)
+        resume_store.forget(context)
         hook = self.hook
         ti = context["ti"]
         ti.xcom_push(key="state", value=event.get("state"))
         if status == "timeout":
-            self._stop(hook, pipeline_id, update_id, reason="timeout")
+            stop_update(hook, self.log, pipeline_id, update_id, reason="timeout")
             raise AirflowException(f"{event['message']}. The update was stopped because the wait timed out.")
         if status == "error":
             raise AirflowException(
                 f"Waiting for update {update_id} of pipeline {pipeline_id} failed: {event['message']}"
             )
-        events = hook.run(ops.update_events(pipeline_id, update_id))
-        metrics = ops.table_metrics(events)
+        events = hook.run(operations.update_events(pipeline_id, update_id))
+        metrics = operations.table_metrics(events)
         self._table_metrics = metrics
-        self._table_schemas = ops.table_schemas(events)
+        self._table_schemas = operations.table_schemas(events)
         ti.xcom_push(key="table_metrics", value=metrics)
         for table, values in sorted(metrics.items()):
             self.log.info(
@@ -395,48 +366,29 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 values.get("num_deleted_rows", "?"),
                 values.get("status", ""),
             )
-        if status == "failed":
-            from airflow_provider_lakeflow.update_outcome import on_failed_update
-
-            on_failed_update(self, context, hook, event, events, remedy_of=remedy_of)
-            return  # repaired by a follow-up update, which finished the task
-        from airflow_provider_lakeflow.update_outcome import check_no_data
-
+        if status == "failed":  # fails the task, unless a schema-change follow-up is due
+            failure, tables = on_failed_update(self, context, hook, event, events, remedy_of=remedy_of)
+            follow_up = start_follow_up(context, hook, failure, tables, self.log)
+            self._follow_up_of = update_id
+            resume_store.remember(context, self.external_id_key, self._adopt(context, hook, pipeline_id, follow_up))
+            ti.xcom_push(key="remedied", value=remedied(hook.host, failure, follow_up, tables))
+            self._wait_and_finish(context, hook, pipeline_id, follow_up, remedy_of=update_id)
+            return  # the follow-up update finished the task
         check_no_data(self, context, hook.host, event, metrics)
-        self._publish_assets(context, hook.host, metrics)
+        if self.asset_alias is not None:
+            publish_table_assets(context["outlet_events"], self.asset_alias, hook.host, metrics)
         self.log.info("%s", event["message"])
-
-    def _publish_assets(self, context: Context, host: str, metrics: dict[str, dict[str, Any]]) -> None:
-        """One Asset event per table this update landed, through the AssetAlias declared at parse time."""
-        if self.asset_alias is None:
-            return
-        from airflow.providers.common.compat.assets import Asset, AssetAlias
-
-        from airflow_provider_lakeflow.lineage import asset_uri
-
-        alias_events = context["outlet_events"][AssetAlias(name=self.asset_alias)]
-        for table, values in sorted(metrics.items()):
-            if values.get("status") in (None, "COMPLETED"):
-                alias_events.add(Asset(uri=asset_uri(host, table)), extra={"table": table, **values})
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (with apache-airflow-providers-openlineage installed): sources in, landed tables out."""
-        from airflow_provider_lakeflow.hooks import operations as ops
-        from airflow_provider_lakeflow.lineage import operator_lineage
-
         pipeline_id = self._resolved_pipeline_id or task_instance.xcom_pull(task_ids=self.task_id, key="pipeline_id")
         if not pipeline_id:
             return None
-        hook = self.hook
-        spec = hook.run(ops.get_pipeline(pipeline_id)).get("spec") or {}
         landed = getattr(self, "_table_metrics", None)
         if landed is None:
             landed = task_instance.xcom_pull(task_ids=self.task_id, key="table_metrics")
-        schemas = getattr(self, "_table_schemas", None)
         update_id = self._update_id or task_instance.xcom_pull(task_ids=self.task_id, key="update_id")
-        if schemas is None and update_id:  # not the instance that ran the wait: read the update's events again
-            schemas = ops.table_schemas(hook.run(ops.update_events(pipeline_id, update_id)))
-        return operator_lineage(spec, hook.host, landed=list(landed) if landed else None, schemas=schemas)
+        return update_lineage(self.hook, pipeline_id, update_id, landed, getattr(self, "_table_schemas", None))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         self._finish(context, event or {})
@@ -444,4 +396,4 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def on_kill(self) -> None:
         if self.cancel_on_kill and self._update_id and self._resolved_pipeline_id:
-            self._stop(self.hook, self._resolved_pipeline_id, self._update_id, reason="task killed")
+            stop_update(self.hook, self.log, self._resolved_pipeline_id, self._update_id, reason="task killed")

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, BaseSensorOperator
 
+from airflow_provider_lakeflow.operators._common import check_event
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.triggers.base import BaseTrigger
@@ -38,8 +40,6 @@ class LakeflowSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
-        from airflow_provider_lakeflow.triggers.base import check_event
-
         event = check_event(event, type(self).__name__.replace("Sensor", "Trigger"))
         status = event["status"]
         if status == "success":

@@ -10,9 +10,10 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow.connection_options import check_connection_name, is_literal
+from airflow_provider_lakeflow.connection_options import check_connection_name, is_literal, missing_connection_hint
 from airflow_provider_lakeflow.operators._common import _HookMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
+from airflow_provider_lakeflow.workspace.waiting import NOT_FOUND, check_connection
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -69,8 +70,6 @@ class LakeflowConnectionReadySensor(_HookMixin, LakeflowSensor):
         return self.mode == "reschedule" and _rescheduled_in_this_try(context)
 
     def _log_missing(self, context: Context) -> None:
-        from airflow_provider_lakeflow.connection_options import missing_connection_hint
-
         if self._hint_already_logged(context):
             self.log.info("Connection '%s' does not exist yet", self.connection_name)
         else:
@@ -86,8 +85,6 @@ class LakeflowConnectionReadySensor(_HookMixin, LakeflowSensor):
         context["ti"].xcom_push(key="state", value=state)
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_lakeflow.hooks.waiting import NOT_FOUND, check_connection
-
         name = check_connection_name(self.connection_name, "connection_name")
         result = self.hook.run(check_connection(name))
         if result.state == NOT_FOUND:
@@ -107,6 +104,7 @@ class LakeflowConnectionReadySensor(_HookMixin, LakeflowSensor):
             return super().execute(context)
         if self.poke(context):  # already ready: no triggerer round trip
             return None
+        # the trigger loads Airflow's trigger modules and our request engine (~90 ms), which DAG parsing never needs
         from airflow_provider_lakeflow.triggers.connection import LakeflowConnectionReadyTrigger
 
         self._defer_to(

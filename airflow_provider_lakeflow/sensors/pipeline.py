@@ -13,7 +13,11 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.operators._common import _check_pipeline_ref, _PipelineRefMixin
+from airflow_provider_lakeflow.operators.update_outcome import fail, read_failure
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.freshness import describe, fresh_update
+from airflow_provider_lakeflow.workspace.waiting import verdict
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -81,23 +85,18 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
 
     def _target(self, hook: LakeflowHook, *, latest: bool = True) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         try:
             pipeline_id = self.resolve_pipeline_id(hook)
-        except ops.PipelineNotFound as exc:
+        except operations.PipelineNotFound as exc:
             # Another DAG may be about to create it: wait (bounded by the sensor's timeout), say so once.
             if not getattr(self, "_said_missing", False):
                 self.log.info("%s Waiting for it to appear.", exc)
                 self._said_missing = True
             return None, None
-        update_id = self.update_id or (hook.run(ops.latest_update_id(pipeline_id)) if latest else None)
+        update_id = self.update_id or (hook.run(operations.latest_update_id(pipeline_id)) if latest else None)
         return pipeline_id, update_id
 
     def poke(self, context: Context) -> bool:
-        from airflow_provider_lakeflow.hooks import operations as ops
-        from airflow_provider_lakeflow.hooks.waiting import verdict
-
         hook = self.hook
         if self.max_age is not None:
             return self._poke_fresh(context, hook)
@@ -107,13 +106,11 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         if update_id is None:
             self.log.info("Pipeline %s has no update yet", pipeline_id)
             return False
-        update = hook.run(ops.get_update(pipeline_id, update_id))
+        update = hook.run(operations.get_update(pipeline_id, update_id))
         state = update.get("state")
         self.log.info("Update %s of pipeline %s: %s", update_id, pipeline_id, state)
         result = verdict(state, self.success_states, self.failure_states)
         if result == "failed":
-            from airflow_provider_lakeflow.update_outcome import fail, read_failure
-
             failure = read_failure(hook, pipeline_id, update_id, state, since_ms=update.get("creation_time"))
             fail(context, failure, self.log, soft_fail=self.soft_fail, retry=False)
         if result == "success":
@@ -128,6 +125,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
             return None
         if self.max_age is not None:
             return self._defer_fresh(context)
+        # the trigger loads Airflow's trigger modules and our request engine (~90 ms), which DAG parsing never needs
         from airflow_provider_lakeflow.triggers.pipeline import LakeflowPipelineUpdateTrigger
 
         pipeline_id, update_id = self._target(self.hook)
@@ -148,8 +146,6 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         )
 
     def _poke_fresh(self, context: Context, hook: LakeflowHook) -> bool:
-        from airflow_provider_lakeflow.hooks.freshness import describe, fresh_update
-
         pipeline_id, _ = self._target(hook, latest=False)
         if pipeline_id is None:
             return False
@@ -167,6 +163,7 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         return True
 
     def _defer_fresh(self, context: Context) -> Any:
+        # loads Airflow's trigger modules and our request engine (~90 ms): not at DAG parse
         from airflow_provider_lakeflow.triggers.freshness import LakeflowPipelineFreshnessTrigger
 
         pipeline_id, _ = self._target(self.hook, latest=False)
@@ -186,8 +183,6 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
         if isinstance(event, dict) and event.get("status") == "failed" and event.get("update_id"):
             # The trigger's message has the raw errors; classify them from the event log, as the worker does.
-            from airflow_provider_lakeflow.update_outcome import fail, read_failure
-
             failure = read_failure(self.hook, event["pipeline_id"], event["update_id"], event.get("state"))
             fail(context, failure, self.log, soft_fail=self.soft_fail, retry=False)
         super().execute_complete(context, event)

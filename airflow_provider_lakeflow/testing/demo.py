@@ -75,7 +75,7 @@ def _landed_rows(emulator: LakeflowEmulator) -> list[str]:
             "extra": {"warehouse_id": "emulator-warehouse"},
         }
     )
-    # Not at the top: importing the hook loads Airflow, which may write an airflow.cfg into the user's AIRFLOW_HOME.
+    # Airflow loads into the demo's own process for this last step only (the DAG ran in `airflow dags test`)
     from airflow_provider_lakeflow.hooks import LakeflowSqlHook
 
     # The DB-API cursor directly: DbApiHook's helpers would log every statement into the demo's output.

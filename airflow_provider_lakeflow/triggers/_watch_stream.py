@@ -13,16 +13,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
+from airflow_provider_lakeflow.workspace.waiting import is_transient
+from airflow_provider_lakeflow.workspace.watching import PipelineWatch
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks.watching import Snapshot
+    from airflow_provider_lakeflow.workspace.watching import Snapshot
 
 try:
     from airflow.triggers.shared_stream import SharedStreamProducer
 except ImportError:  # Airflow before 3.3: every watcher polls on its own
     SharedStreamProducer = None  # type: ignore[assignment,misc]
 
-log = logging.getLogger("airflow_provider_lakeflow.triggers.events")
+log = logging.getLogger(__name__)
 
 
 class StateStore:
@@ -63,10 +66,6 @@ async def poll_forever(
 ) -> AsyncIterator[Snapshot]:
     """The shared poll: a snapshot every ``poll_interval`` seconds, forever. Faults are logged and polled through,
     never raised (a raising watcher would be restarted by the triggerer at once, again and again)."""
-    from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
-    from airflow_provider_lakeflow.hooks.waiting import is_transient
-    from airflow_provider_lakeflow.hooks.watching import PipelineWatch
-
     hook = LakeflowHook(databricks_conn_id=databricks_conn_id)
     what = f"pipeline {pipeline_id or repr(pipeline_name)}"
     watch: PipelineWatch | None = None

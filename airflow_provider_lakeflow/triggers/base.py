@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lakeflow.airflow_versions import KILL_BY_CANCELLATION
-from airflow_provider_lakeflow.hooks._protocol import Operation
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
-
-EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+from airflow_provider_lakeflow.triggers.cancelled_wait import after_cancellation
+from airflow_provider_lakeflow.triggers.user_kill import killed_by_user, outlive_cancellation
+from airflow_provider_lakeflow.workspace.messages import Operation
 
 
 class LakeflowPollingTrigger(BaseTrigger):
     """Run one wait operation on the event loop and yield exactly one event.
 
     Subclasses give ``identity(outcome)`` (the fields every event carries, e.g. ``pipeline_id``; ``outcome`` is None
-    for an error) and ``wait(host)`` (an operation from :mod:`airflow_provider_lakeflow.hooks.waiting` whose result
+    for an error) and ``wait(host)`` (an operation from :mod:`airflow_provider_lakeflow.workspace.waiting` whose result
     has the event's ``status``, ``state`` and ``message``). A non-transient error becomes an ``"error"`` event rather
     than a crashed trigger.
 
@@ -42,7 +44,13 @@ class LakeflowPollingTrigger(BaseTrigger):
         raise NotImplementedError
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        raise NotImplementedError
+        """The class path and the constructor's arguments, read back from the attributes of the same names (a
+        subclass keeps each argument under its own name); tuples are stored as lists, as JSON has them."""
+        kwargs = {}
+        for name in _constructor_arguments(type(self)):
+            value = getattr(self, name)
+            kwargs[name] = list(value) if isinstance(value, tuple) else value
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> LakeflowHook:
         return LakeflowHook(databricks_conn_id=self.databricks_conn_id)
@@ -64,7 +72,6 @@ class LakeflowPollingTrigger(BaseTrigger):
         """
         if not self.stops_on_kill():
             return
-        from airflow_provider_lakeflow.triggers.user_kill import killed_by_user, outlive_cancellation
 
         async def stop_if_killed_by_user() -> None:
             if await killed_by_user(self):
@@ -96,18 +103,12 @@ class LakeflowPollingTrigger(BaseTrigger):
         except asyncio.CancelledError:
             # Airflow 3.1-3.2 cancel a killed task's trigger but call no on_kill: handle the kill here.
             if KILL_BY_CANCELLATION and self.stops_on_kill():
-                from airflow_provider_lakeflow.triggers.cancelled_wait import after_cancellation
-
                 await after_cancellation(self)
             raise
         yield TriggerEvent(event)
 
 
-def check_event(event: Any, trigger: str) -> dict[str, Any]:
-    """The operator side: an event with an unknown status fails the task instead of passing for success."""
-    status = event.get("status") if isinstance(event, dict) else None
-    if status not in EVENT_STATUSES:
-        from airflow.providers.common.compat.sdk import AirflowException
-
-        raise AirflowException(f"Unexpected event from {trigger}: {event!r}")
-    return event
+@functools.cache
+def _constructor_arguments(cls: type) -> tuple[str, ...]:
+    parameters = inspect.signature(cls).parameters.values()
+    return tuple(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+from airflow_provider_lakeflow.workspace.waiting import wait_for_connection
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._protocol import Operation
-    from airflow_provider_lakeflow.hooks.waiting import ConnectionOutcome
+    from airflow_provider_lakeflow.workspace.messages import Operation
+    from airflow_provider_lakeflow.workspace.waiting import ConnectionOutcome
 
 
 class LakeflowConnectionReadyTrigger(LakeflowPollingTrigger):
@@ -35,23 +36,10 @@ class LakeflowConnectionReadyTrigger(LakeflowPollingTrigger):
         self.poll_interval = poll_interval
         self.end_time = end_time
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "connection_name": self.connection_name,
-                "databricks_conn_id": self.databricks_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-            },
-        )
-
     def identity(self, outcome: Any = None) -> dict[str, Any]:
         return {"connection_name": self.connection_name}
 
     def wait(self, host: str) -> Operation[ConnectionOutcome]:
-        from airflow_provider_lakeflow.hooks.waiting import wait_for_connection
-
         return wait_for_connection(
             self.connection_name, poll_interval=self.poll_interval, end_time=self.end_time, log=self.log
         )

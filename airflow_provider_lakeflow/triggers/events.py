@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow.airflow_versions import watcher_note
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.triggers._watch_stream import LakeflowWatchProducer, StateStore, poll_forever
+from airflow_provider_lakeflow.workspace.watching import Cursor, table_events_due, update_events_due
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks.watching import Cursor, Due, Snapshot
+    from airflow_provider_lakeflow.workspace.watching import Cursor, Due, Snapshot
 
 try:
     from airflow.triggers.base import BaseEventTrigger
@@ -161,8 +163,6 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Without shared streams (Airflow before 3.3): this watcher's own poll; the cursor is saved as it moves."""
-        from airflow_provider_lakeflow.airflow_versions import watcher_note
-
         note = watcher_note(repr(self))
         if note:
             self.log.warning(note)
@@ -194,8 +194,6 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
 
     async def _take(self, snapshot: Snapshot) -> tuple[list[dict[str, Any]], Cursor | None]:
         """The events this snapshot owes, and the new cursor to store (None: unchanged). Never raises."""
-        from airflow_provider_lakeflow.hooks.watching import Cursor
-
         try:
             if not self._loaded:
                 self._cursor = Cursor.from_json(await self._store().load())
@@ -216,8 +214,6 @@ class LakeflowWatchTrigger(_EventTriggerBase):  # type: ignore[misc,valid-type]
     async def _not_fired_elsewhere(self, events: list[dict[str, Any]], snapshot: Snapshot) -> list[dict[str, Any]]:
         """Drop events that another instance of this watcher already stored as fired (a re-parsed DAG whose old
         trigger still ran, or another triggerer during a failover): one read of the store, only when about to fire."""
-        from airflow_provider_lakeflow.hooks.watching import Cursor
-
         stored = Cursor.from_json(await self._store().load())
         if stored is None or stored.pipeline_id != snapshot.pipeline_id:
             return events
@@ -268,8 +264,6 @@ class LakeflowUpdateEventTrigger(LakeflowWatchTrigger):
         return {**super()._kwargs(), "states": list(self.states)}
 
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
-        from airflow_provider_lakeflow.hooks.watching import update_events_due
-
         return update_events_due(cursor, snapshot, self.states, self._started_ms)
 
     def _cursor_key(self) -> str:
@@ -315,8 +309,6 @@ class LakeflowTableLandedTrigger(LakeflowWatchTrigger):
         return {"table": self.table, **super()._kwargs()}
 
     def _due(self, cursor: Cursor | None, snapshot: Snapshot) -> Due:
-        from airflow_provider_lakeflow.hooks.watching import table_events_due
-
         return table_events_due(cursor, snapshot, self.table, self._started_ms)
 
     def _cursor_key(self) -> str:

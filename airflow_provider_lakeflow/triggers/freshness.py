@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+from airflow_provider_lakeflow.workspace.freshness import wait_for_fresh_update
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._protocol import Operation
-    from airflow_provider_lakeflow.hooks.waiting import UpdateOutcome
+    from airflow_provider_lakeflow.workspace.messages import Operation
+    from airflow_provider_lakeflow.workspace.waiting import UpdateOutcome
 
 
 class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
@@ -41,24 +42,10 @@ class LakeflowPipelineFreshnessTrigger(LakeflowPollingTrigger):
         self.poll_interval = poll_interval
         self.end_time = end_time
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "pipeline_id": self.pipeline_id,
-                "max_age": self.max_age,
-                "databricks_conn_id": self.databricks_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-            },
-        )
-
     def identity(self, outcome: Any = None) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id, "update_id": (outcome.update_id or None) if outcome else None}
 
     def wait(self, host: str) -> Operation[UpdateOutcome]:
-        from airflow_provider_lakeflow.hooks.freshness import wait_for_fresh_update
-
         return wait_for_fresh_update(
             self.pipeline_id,
             max_age=self.max_age,

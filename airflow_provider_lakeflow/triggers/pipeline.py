@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
 from airflow_provider_lakeflow.triggers.base import LakeflowPollingTrigger
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._protocol import Operation
-    from airflow_provider_lakeflow.hooks.waiting import UpdateOutcome
+    from airflow_provider_lakeflow.workspace.messages import Operation
+    from airflow_provider_lakeflow.workspace.waiting import UpdateOutcome
 
 
 class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
@@ -57,28 +59,10 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.progress_interval = progress_interval
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "pipeline_id": self.pipeline_id,
-                "update_id": self.update_id,
-                "databricks_conn_id": self.databricks_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "success_states": list(self.success_states),
-                "failure_states": list(self.failure_states),
-                "cancel_on_kill": self.cancel_on_kill,
-                "progress_interval": self.progress_interval,
-            },
-        )
-
     def identity(self, outcome: Any = None) -> dict[str, Any]:
         return {"pipeline_id": self.pipeline_id, "update_id": self.update_id}
 
     def wait(self, host: str) -> Operation[UpdateOutcome]:
-        from airflow_provider_lakeflow.hooks.waiting import wait_for_update
-
         return wait_for_update(
             self.pipeline_id,
             self.update_id,
@@ -100,13 +84,11 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
         The stop applies to the pipeline's active update; an update that already ended (its event may have been
         delivered by another triggerer) must not turn into a stop of the pipeline's next update.
         """
-        from airflow_provider_lakeflow.hooks import operations as ops
-
         hook = self._hook()
         async with hook.session_scope():
-            update = await hook.arun(ops.get_update(self.pipeline_id, self.update_id))
+            update = await hook.arun(operations.get_update(self.pipeline_id, self.update_id))
             state = update.get("state")
-            if state in ops.TERMINAL_UPDATE_STATES:
+            if state in operations.TERMINAL_UPDATE_STATES:
                 self.log.info(
                     "Update %s of pipeline %s already ended (%s); nothing to stop",
                     self.update_id,
@@ -117,4 +99,4 @@ class LakeflowPipelineUpdateTrigger(LakeflowPollingTrigger):
             self.log.info(
                 "Stopping pipeline %s (update %s) because the task was killed", self.pipeline_id, self.update_id
             )
-            await hook.arun(ops.stop_pipeline(self.pipeline_id))
+            await hook.arun(operations.stop_pipeline(self.pipeline_id))

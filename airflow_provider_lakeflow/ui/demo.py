@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_lakeflow.workspace import operations
+
 USER, PASSWORD = "admin", "admin"
 VIEWER, VIEWER_PASSWORD = "viewer", "viewer"
 DEMO_DAGS = Path(__file__).parent / "demo_dags"
@@ -132,7 +134,8 @@ class LocalAirflow:
         raise TimeoutError(f"timed out waiting for {what}")
 
     def _pipelines(self) -> None:
-        from airflow_provider_lakeflow.hooks import LakeflowHook, api
+        # Airflow loads into the demo's own process for this step only (Airflow itself runs in the child processes)
+        from airflow_provider_lakeflow.hooks import LakeflowHook
 
         os.environ["AIRFLOW_CONN_DATABRICKS_DEFAULT"] = self.env["AIRFLOW_CONN_DATABRICKS_DEFAULT"]
         hook = LakeflowHook()
@@ -149,7 +152,7 @@ class LocalAirflow:
                 for table in TABLE_SECONDS
             ]
             spec = {"name": name, "ingestion_definition": {"connection_name": "salesforce_conn", "objects": objects}}
-            hook.run(api.create_pipeline(spec))
+            hook.run(operations.create_pipeline(spec))
         self.emulator.script_pipeline(
             "ui-demo-sales",
             phase_seconds={"RUNNING": RUNNING_SECONDS, "WAITING_FOR_RESOURCES": 1.0, "INITIALIZING": 1.0},

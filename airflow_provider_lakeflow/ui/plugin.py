@@ -40,6 +40,7 @@ class _AppOnFirstRequest:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
+            # FastAPI and the app load on the first request, not when Airflow loads plugins in every process
             from airflow_provider_lakeflow.ui.app import create_app
 
             self._app = create_app()

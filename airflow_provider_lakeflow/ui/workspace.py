@@ -13,7 +13,8 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_lakeflow.hooks import LakeflowHook, api
+from airflow_provider_lakeflow.hooks import LakeflowHook
+from airflow_provider_lakeflow.workspace import operations
 
 #: Shortest reuse of a running update's account (seconds), however fast the task polls.
 MIN_REFRESH_SECONDS = 5.0
@@ -54,7 +55,7 @@ def _epoch(timestamp: str | None) -> float | None:
 
 def flow_rows(events: list[dict]) -> list[dict[str, Any]]:
     """A row per destination table: status, rows written/upserted/deleted, first and last event, duration."""
-    metrics = api.table_metrics(events)
+    metrics = operations.table_metrics(events)
     seen: dict[str, dict[str, Any]] = {}
     for event in events:
         if not (event.get("details") or {}).get("flow_progress"):
@@ -99,9 +100,9 @@ def _scrub(text: str, secrets: list[str]) -> str:
 
 def _read(conn_id: str, pipeline_id: str, update_id: str) -> dict[str, Any]:
     hook = LakeflowHook(databricks_conn_id=conn_id)
-    update = hook.run(api.get_update(pipeline_id, update_id))
+    update = hook.run(operations.get_update(pipeline_id, update_id))
     since = update.get("creation_time")
-    events = hook.run(api.update_events(pipeline_id, update_id, since_ms=int(since) if since else None))
+    events = hook.run(operations.update_events(pipeline_id, update_id, since_ms=int(since) if since else None))
     return {
         "update": {
             "state": update.get("state"),
@@ -112,7 +113,7 @@ def _read(conn_id: str, pipeline_id: str, update_id: str) -> dict[str, Any]:
             "refresh_selection": update.get("refresh_selection"),
         },
         "tables": flow_rows(events),
-        "messages": api.error_messages(events),
+        "messages": operations.error_messages(events),
     }
 
 

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from airflow_provider_lakeflow._sql_lexer import CODE, COMMENT, IDENT, STRING, tokens, unquote_string
+from airflow_provider_lakeflow.sql.lexer import CODE, COMMENT, IDENT, STRING, tokens, unquote_string
 
 RESERVED = frozenset({"main", "system", "temp", "memory"})
 

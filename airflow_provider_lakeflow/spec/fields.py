@@ -17,8 +17,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_lakeflow import _spec_fields as table
-from airflow_provider_lakeflow.spec import PipelineSpecError
+from airflow_provider_lakeflow.spec import field_table
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
 
 #: Required fields whose absence the workspace reports with a documented error condition of its own.
 _REQUIRED_CONDITIONS = {
@@ -49,7 +49,7 @@ def _closest(word: str, known: list[str]) -> str | None:
 
 
 def _type_name(kind: str) -> str:
-    return "the create request" if kind == table.ROOT else kind
+    return "the create request" if kind == field_table.ROOT else kind
 
 
 _SCALARS = frozenset({"str", "int", "bool", "float", "any"})
@@ -63,15 +63,16 @@ def installed_sdk_version() -> str:
     try:
         return version("databricks-sdk")
     except PackageNotFoundError:
-        return table.SDK_VERSION
+        return field_table.SDK_VERSION
 
 
 @functools.cache
 def _installed_table() -> dict[str, Any] | None:
     """The installed SDK's own table, or None when it is the table's release (or cannot be read)."""
-    if installed_sdk_version() == table.SDK_VERSION:
+    if installed_sdk_version() == field_table.SDK_VERSION:
         return None
-    from airflow_provider_lakeflow._generate_spec_fields import build
+    # only with another SDK release installed: build() imports databricks-sdk, which a DAG file must not load
+    from airflow_provider_lakeflow.spec.generate_field_table import build
 
     try:
         return build()
@@ -81,10 +82,10 @@ def _installed_table() -> dict[str, Any] | None:
 
 def _fields(kind: str) -> dict[str, str] | None:
     """A class's fields: the table's (with the documented extras), and where it lacks the class, the installed SDK's."""
-    fields = table.FIELDS.get(kind)
+    fields = field_table.FIELDS.get(kind)
     if fields is not None:
         return {**fields, **DOCUMENTED_NOT_IN_SDK.get(kind, {})}
-    if kind in _SCALARS or kind in table.ENUMS:
+    if kind in _SCALARS or kind in field_table.ENUMS:
         return None
     newer = _installed_table()
     return newer["fields"].get(kind) if newer else None
@@ -100,8 +101,8 @@ def _field_kind(kind: str, fields: dict[str, str], key: str) -> str | None:
 
 def _enum_values(kind: str, value: Any) -> tuple[str, ...] | None:
     """The values of enum ``kind`` that the error lists; the installed SDK's too when ``value`` is not the table's."""
-    values = table.ENUMS.get(kind)
-    if values is None and (kind in _SCALARS or kind in table.FIELDS):
+    values = field_table.ENUMS.get(kind)
+    if values is None and (kind in _SCALARS or kind in field_table.FIELDS):
         return None
     if values is not None and value in values:
         return values
@@ -115,7 +116,7 @@ def _enum_values(kind: str, value: Any) -> tuple[str, ...] | None:
 def check_fields(spec: Mapping[str, Any]) -> None:
     """Raise :class:`PipelineSpecError` for the first key that the pipeline dataclasses do not have, or the first
     value whose shape (object, list, enum value) does not match them."""
-    _check(spec, table.ROOT, "")
+    _check(spec, field_table.ROOT, "")
 
 
 def _check(value: Any, kind: str, path: str) -> None:
@@ -156,8 +157,8 @@ def _check(value: Any, kind: str, path: str) -> None:
                     fix,
                 )
             kinds[key] = found
-        if kind in table.FIELDS:
-            required = table.REQUIRED.get(kind, ())
+        if kind in field_table.FIELDS:
+            required = field_table.REQUIRED.get(kind, ())
         else:
             newer = _installed_table()
             required = newer["required"].get(kind, ()) if newer else ()

@@ -2,7 +2,7 @@
 
 Called by ``LakeflowRunPipelineOperator`` and ``LakeflowPipelineUpdateSensor`` once an update is terminal (from the
 worker or from a trigger's event). Importing it loads no databricks-sdk: the classification is pure
-(:mod:`airflow_provider_lakeflow.failures`) and the requests go through the operator's hook.
+(:mod:`airflow_provider_lakeflow.failures.classify`) and the requests go through the operator's hook.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_lakeflow.errors import LakeflowInputError, LakeflowUpdateFailed, LakeflowUpdateFailedNoRetry
-from airflow_provider_lakeflow.failures import UpdateFailure, classify, no_data_failure
+from airflow_provider_lakeflow.failures.classify import UpdateFailure, classify, no_data_failure
+from airflow_provider_lakeflow.workspace import operations
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -44,17 +45,15 @@ def read_failure(
     since_ms: int | None = None,
 ) -> UpdateFailure:
     """Classify a failed update from its ERROR events (read now unless given); the spec is read only if needed."""
-    from airflow_provider_lakeflow.hooks import operations as api
-
     if events is None:
-        events = hook.run(api.update_events(pipeline_id, update_id, since_ms=since_ms, level="ERROR"))
+        events = hook.run(operations.update_events(pipeline_id, update_id, since_ms=since_ms, level="ERROR"))
     return classify(
         events,
         pipeline_id=pipeline_id,
         update_id=update_id,
         state=state,
-        update_url=api.update_url(hook.host, pipeline_id, update_id),
-        spec=lambda: hook.run(api.get_pipeline(pipeline_id)).get("spec") or {},
+        update_url=operations.update_url(hook.host, pipeline_id, update_id),
+        spec=lambda: hook.run(operations.get_pipeline(pipeline_id)).get("spec") or {},
     )
 
 
@@ -99,8 +98,9 @@ def on_failed_update(
     events: list[dict],
     *,
     remedy_of: str | None,
-) -> None:
-    """A FAILED or CANCELED update of the run operator: remedy a schema change once per try, or fail the task."""
+) -> tuple[UpdateFailure, list[str]]:
+    """A FAILED or CANCELED update of the run operator: the failure and the tables to fully refresh when a
+    schema-change follow-up is due (once per try), otherwise the task fails here."""
     pipeline_id, update_id = event["pipeline_id"], event["update_id"]
     if remedy_of is None:
         # After a deferral the operator is a new object: this try's ``remedied`` XCom says a follow-up already ran.
@@ -118,8 +118,7 @@ def on_failed_update(
                 remedy_of,
             )
         elif tables:
-            _start_follow_up(op, context, hook, failure, tables)
-            return
+            return failure, tables
         elif failure.category == "schema_change_full_refresh":
             op.log.warning(
                 "on_schema_change='full_refresh_tables' did not act: not every error of update %s is a schema "
@@ -129,65 +128,52 @@ def on_failed_update(
     fail(context, failure, op.log)
 
 
-def _start_follow_up(op: Any, context: Context, hook: LakeflowHook, failure: UpdateFailure, tables: list[str]) -> None:
-    """One update with ``full_refresh_selection`` = exactly the broken tables; the task ends as it ends."""
-    from airflow_provider_lakeflow.hooks import operations as api
-
-    pipeline_id, failed_id = failure.pipeline_id, failure.update_id
-    op.log.warning(
+def start_follow_up(context: Context, hook: LakeflowHook, failure: UpdateFailure, tables: list[str], log: Any) -> str:
+    """Start one update with ``full_refresh_selection`` = exactly the broken tables; returns its id, or fails the task
+    with the original failure when it cannot be started."""
+    log.warning(
         "Update %s failed with a schema change (%s) on %s, whose documented fix is a full refresh of those tables: "
         "on_schema_change='full_refresh_tables' starts one follow-up update with full_refresh_selection=%s",
-        failed_id,
+        failure.update_id,
         ", ".join(failure.error_classes),
         ", ".join(tables),
         tables,
     )
+    pipeline_id = failure.pipeline_id
     try:
-        pipeline = hook.run(api.get_pipeline(pipeline_id))
-        follow_up = hook.run(
-            api.start_update(pipeline_id, known_update_ids=api.update_ids(pipeline), full_refresh_selection=tables)
+        pipeline = hook.run(operations.get_pipeline(pipeline_id))
+        return hook.run(
+            operations.start_update(
+                pipeline_id, known_update_ids=operations.update_ids(pipeline), full_refresh_selection=tables
+            )
         )
     except Exception as exc:  # e.g. someone else started an update meanwhile: the original failure stands
-        op.log.error("Could not start the follow-up update (%s: %s)", type(exc).__name__, exc)
-        fail(context, failure, op.log)
-    op._follow_up_of = failed_id
-    external_id = op._adopt(context, hook, pipeline_id, follow_up)
-    _remember_for_retry(op, context, external_id)
-    remedied = {
-        "failed_update_id": failed_id,
+        log.error("Could not start the follow-up update (%s: %s)", type(exc).__name__, exc)
+        fail(context, failure, log)
+
+
+def remedied(host: str, failure: UpdateFailure, follow_up: str, tables: list[str]) -> dict[str, Any]:
+    """XCom ``remedied``: which failed update the follow-up repairs, and why."""
+    return {
+        "failed_update_id": failure.update_id,
         "update_id": follow_up,
-        "update_url": api.update_url(hook.host, pipeline_id, follow_up),
+        "update_url": operations.update_url(host, failure.pipeline_id, follow_up),
         "full_refresh_selection": tables,
         "error_classes": failure.error_classes,
         "reason": f"{', '.join(failure.error_classes)}: the documented fix is a full refresh of {', '.join(tables)}",
     }
-    context["ti"].xcom_push(key="remedied", value=remedied)
-    op._wait_and_finish(context, hook, pipeline_id, follow_up, remedy_of=failed_id)
-
-
-def _remember_for_retry(op: Any, context: Context, external_id: str) -> None:
-    """A worker that dies during the follow-up: the retry reconnects to the follow-up, not the failed update."""
-    store = context.get("task_state_store") if hasattr(context, "get") else None
-    if store is not None:
-        store.set(op.external_id_key, external_id)
-        return
-    from airflow_provider_lakeflow.operators._resume_variables import _has_resume_store_fallback, _variable_key
-
-    if _has_resume_store_fallback():
-        from airflow.models import Variable
-
-        Variable.set(_variable_key(context), external_id)
 
 
 def check_no_data(op: Any, context: Context, host: str, event: dict[str, Any], metrics: dict[str, Any]) -> None:
     """``on_no_data``: a COMPLETED update that landed no rows in any table is ignored, warned about, or fails."""
     if op.on_no_data == "ignore":
         return
-    from airflow_provider_lakeflow.hooks.operations import update_url
-
     pipeline_id, update_id = event["pipeline_id"], event["update_id"]
     failure = no_data_failure(
-        metrics, pipeline_id=pipeline_id, update_id=update_id, update_url=update_url(host, pipeline_id, update_id)
+        metrics,
+        pipeline_id=pipeline_id,
+        update_id=update_id,
+        update_url=operations.update_url(host, pipeline_id, update_id),
     )
     if failure is None:
         return

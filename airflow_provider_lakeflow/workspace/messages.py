@@ -1,16 +1,16 @@
-"""Requests, responses and errors, for the sync and the async path alike (retries: ``_retrying``).
+"""What an operation yields and what may be thrown back into it, for the sync and the async path alike.
 
 Operations are written sans-IO: a generator yields :class:`ApiRequest` objects and receives the decoded JSON of
 each response (or has the final exception thrown into it). ``LakeflowHook.run`` drives a generator over
-blocking ``requests``; ``LakeflowHook.arun`` drives the same generator over aiohttp. Errors are mapped by
-databricks-sdk's own parser, so both paths raise the same ``DatabricksError`` subclasses for the same response.
+blocking ``requests``; ``LakeflowHook.arun`` drives the same generator over aiohttp. A response's errors are
+mapped by databricks-sdk's own parser (``_engine.responses``), so both paths throw the same ``DatabricksError``
+subclasses into the operation for the same response; a request that got no response throws a ``TransportError``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
@@ -74,41 +74,8 @@ class Sleep(NamedTuple):
     interval: float = 0.0
 
 
-@dataclass
-class RawResponse:
-    """A transport-neutral HTTP response."""
-
-    status: int
-    reason: str
-    headers: Mapping[str, str]
-    content: bytes
-    url: str
-    method: str
-
-
 class AmbiguousRequestError(ConnectionError):
     """A state-changing request failed after it may have reached the server; its effect is unknown."""
-
-
-def decode_response(raw: RawResponse) -> Any:
-    """Return the JSON body of a successful response, or raise the databricks-sdk exception for it."""
-    if 200 <= raw.status < 300:
-        if not raw.content:
-            return {}
-        try:
-            return json.loads(raw.content)
-        except ValueError:
-            from databricks.sdk.errors import DatabricksError
-
-            raise DatabricksError(
-                f"{raw.method} {raw.url} returned HTTP {raw.status} with a body that is not JSON"
-            ) from None
-    from airflow_provider_lakeflow.hooks._sdk_errors import api_error
-
-    raise api_error(raw)
-
-
-# --- retries ---------------------------------------------------------------------------------------------------
 
 
 class TransportError(ConnectionError):
@@ -138,39 +105,3 @@ def is_connection_failure(exc: BaseException) -> bool:
 def is_connect_refused(exc: BaseException) -> bool:
     """The request never reached the server, so repeating it is safe even for a state-changing call."""
     return isinstance(exc, RequestNotSent | ConnectionRefusedError)
-
-
-def _status_class(exc: BaseException) -> str:
-    from databricks.sdk import errors
-
-    if isinstance(exc, errors.TooManyRequests):
-        return "throttled"  # rejected before it was processed: safe to repeat, even a state-changing call
-    if isinstance(exc, errors.Unauthenticated):
-        return "unauthenticated"
-    # 503 is "server", not "throttled": a gateway can answer 503 after the backend acted, so a state-changing call
-    # that gets one is reconciled (AmbiguousRequestError), never blindly repeated (that started a second update).
-    if isinstance(exc, errors.InternalError | errors.DeadlineExceeded | errors.TemporarilyUnavailable):
-        return "server"
-    if type(exc) is errors.DatabricksError and "unable to parse response" not in str(exc):
-        return "server"  # 502 and other unmapped 5xx; databricks-sdk has no class for them
-    return "final"
-
-
-def _safe_status_class(exc: BaseException | None) -> str | None:
-    if exc is None:
-        return None
-    try:
-        return _status_class(exc)
-    except ImportError:  # pragma: no cover
-        return None
-
-
-def ambiguous(request: ApiRequest, exc: BaseException) -> BaseException:
-    """What the operation sees when a state-changing request failed in a way that may have taken effect."""
-    if request.idempotent:
-        return exc
-    if (is_connection_failure(exc) and not is_connect_refused(exc)) or _safe_status_class(exc) == "server":
-        error = AmbiguousRequestError(f"{request.describe()} failed after it may have reached the server: {exc}")
-        error.__cause__ = exc
-        return error
-    return exc

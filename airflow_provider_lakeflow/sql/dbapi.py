@@ -1,7 +1,7 @@
 """A DB-API 2.0 (PEP 249) connection and cursor over the Databricks SQL Statement Execution API.
 
 Requests go through ``LakeflowHook.run`` (the shared retry policy, auth and databricks-sdk error mapping); the
-statement life cycle is a sans-IO operation like those in :mod:`airflow_provider_lakeflow.hooks.operations`.
+statement life cycle is a sans-IO operation like those in :mod:`airflow_provider_lakeflow.workspace.operations`.
 
 - Parameters are bound server-side as the API's named parameters (``:name`` markers); ``%(name)s``, ``%s`` and ``?``
   markers are rewritten to ``:name`` markers (outside literals and comments) and values are never formatted into SQL.
@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lakeflow.hooks._sql_errors import (
+from airflow_provider_lakeflow.sql.errors import (
     DatabaseError,
     DataError,
     Error,
@@ -36,14 +36,14 @@ from airflow_provider_lakeflow.hooks._sql_errors import (
     StatementTimeout,
     Warning,
 )
-from airflow_provider_lakeflow.hooks._sql_statements import (
+from airflow_provider_lakeflow.sql.statements import (
     StatementOptions,
     cancel_statement,
     raise_for_state,
     result_chunk,
     run_statement,
 )
-from airflow_provider_lakeflow.hooks._sql_types import _safe, bind, converter, is_read_only
+from airflow_provider_lakeflow.sql.types import _safe, bind, converter, is_read_only
 
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook

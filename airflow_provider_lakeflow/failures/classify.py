@@ -1,9 +1,9 @@
 """What a failed update means and what to do about it, from Databricks' documented error conditions.
 
 Pure functions over the raw event-log dicts of one update: no databricks-sdk, no HTTP. A message's condition
-(``[CLASS.SUB]``) and ``SQLSTATE`` decide the category (:mod:`airflow_provider_lakeflow.failure_categories`), never
+(``[CLASS.SUB]``) and ``SQLSTATE`` decide the category (:mod:`airflow_provider_lakeflow.failures.categories`), never
 its prose, which Databricks says may change between releases; tables come from
-:mod:`airflow_provider_lakeflow.failure_tables`.
+:mod:`airflow_provider_lakeflow.failures.tables`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_lakeflow.failure_categories import (
+from airflow_provider_lakeflow.failures.categories import (
     CATEGORIES,
     PREFIX_RULES,
     RULES,
@@ -22,7 +22,7 @@ from airflow_provider_lakeflow.failure_categories import (
     parse_condition,
     rule_for,
 )
-from airflow_provider_lakeflow.failure_tables import SpecTable, event_table, spec_tables
+from airflow_provider_lakeflow.failures.tables import SpecTable, event_table, spec_tables
 
 __all__ = [
     "CATEGORIES",

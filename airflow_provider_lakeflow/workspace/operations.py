@@ -12,7 +12,7 @@ import datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_lakeflow.hooks._protocol import AmbiguousRequestError, ApiRequest, Operation, Sleep
+from airflow_provider_lakeflow.workspace.messages import AmbiguousRequestError, ApiRequest, Operation, Sleep
 
 PIPELINES = "/api/2.0/pipelines"
 CONNECTIONS = "/api/2.1/unity-catalog/connections"

@@ -1,16 +1,29 @@
-"""databricks-sdk's own error parser applied to a transport-neutral response.
+"""A transport-neutral response, and what it means: its JSON, or databricks-sdk's own exception for it.
 
 The SDK's parser reads a ``requests.Response`` (its own transport's type), so an error response from either
-transport is presented to it as one; success responses never come here. Kept apart from ``_protocol`` so that the
-protocol module depends on neither HTTP library.
+transport is presented to it as one; success responses never come here. The
+operations never see a response, only its JSON or the exception.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._protocol import RawResponse
+
+@dataclass
+class RawResponse:
+    """A transport-neutral HTTP response."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    content: bytes
+    url: str
+    method: str
+
 
 _PARSER: Any = None
 
@@ -42,3 +55,19 @@ def api_error(raw: RawResponse) -> Exception:
 
         error = DatabricksError(f"HTTP {raw.status} {raw.reason}")
     return error
+
+
+def decode_response(raw: RawResponse) -> Any:
+    """Return the JSON body of a successful response, or raise the databricks-sdk exception for it."""
+    if 200 <= raw.status < 300:
+        if not raw.content:
+            return {}
+        try:
+            return json.loads(raw.content)
+        except ValueError:
+            from databricks.sdk.errors import DatabricksError
+
+            raise DatabricksError(
+                f"{raw.method} {raw.url} returned HTTP {raw.status} with a body that is not JSON"
+            ) from None
+    raise api_error(raw)

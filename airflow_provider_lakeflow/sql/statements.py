@@ -1,6 +1,6 @@
 """The life cycle of one SQL statement, sans-IO: submit, poll, cancel, read a result chunk, raise for its end state.
 
-Operations like those in :mod:`airflow_provider_lakeflow.hooks.operations`, run through ``LakeflowHook.run``.
+Operations like those in :mod:`airflow_provider_lakeflow.workspace.operations`, run through ``LakeflowHook.run``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation, Sleep
-from airflow_provider_lakeflow.hooks._sql_errors import (
+from airflow_provider_lakeflow.sql.errors import (
     OperationalError,
     ProgrammingError,
     StatementCanceled,
     StatementFailed,
     StatementTimeout,
 )
+from airflow_provider_lakeflow.workspace.messages import ApiRequest, Operation, Sleep
 
 log = logging.getLogger(__name__)
 

@@ -12,32 +12,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_lakeflow.errors import LakeflowInputError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.spec.fields import check_fields
+from airflow_provider_lakeflow.spec.server_rules import OBJECT_KINDS, check_server_rules
 
 MAX_OBJECTS = 250
-OBJECT_KINDS = ("table", "schema", "report")
-
-
-class PipelineSpecError(LakeflowInputError):
-    """A pipeline spec that Lakeflow Connect would reject (or that would land data where it should not)."""
-
-    def __init__(
-        self, field: str, problem: str, fix: str, condition: str | None = None, source: str | None = None
-    ) -> None:
-        self.field = field
-        self.problem = problem
-        self.fix = fix
-        #: The error condition the workspace documents for this rule, when it has one.
-        self.condition = condition
-        #: Where the spec came from when that is not the spec itself (a pipeline inside a bundle file).
-        self.source = source
-        where = f" (in {source})" if source else ""
-        seen_as = f" (the workspace rejects this with {condition})" if condition else ""
-        super().__init__(f"Pipeline spec field '{field}'{where}: {problem}{seen_as} Fix: {fix}")
-
-    def located(self, source: str) -> PipelineSpecError:
-        """The same error, saying where the spec came from."""
-        return PipelineSpecError(self.field, self.problem, self.fix, self.condition, source)
 
 
 def load_spec(spec: Any, base_dir: str | None = None) -> dict[str, Any]:
@@ -264,9 +243,6 @@ def validate_spec(spec: Mapping[str, Any]) -> None:
     """Raise :class:`PipelineSpecError` for the first rule the spec breaks: unknown fields first (a misspelt key
     would otherwise hide the setting the rules below look for), then the shape of the pipeline, then the rules the
     workspace enforces (``spec_rules``)."""
-    from airflow_provider_lakeflow.spec_fields import check_fields
-    from airflow_provider_lakeflow.spec_rules import check_server_rules
-
     check_fields(spec)
     _require_str(spec, "name", "", "give the pipeline a name; it is how the operator finds it again.")
     ingestion = spec.get("ingestion_definition")

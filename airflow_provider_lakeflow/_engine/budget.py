@@ -10,9 +10,10 @@ Every request a process sends to a workspace passes its :class:`WorkspaceGate`:
   over :data:`RECOVERY_SECONDS`. The first time waits are throttled the log says so, once per episode.
 - **Sharing.** On the event loop, identical GETs (same credentials, path and query) in flight at once are one HTTP
   request whose response every caller gets; within a polling operation, a GET answered a short while ago
-  (:data:`~._retrying.SHARED_ANSWER_FRACTION` of the poll interval) is answered again without a request.
-- **Spreading.** :func:`aligned_pause` ends a poller's sleep on its subject's slot of the poll interval, so waits on
-  different updates spread their polls evenly (after a triggerer restart too) and waits on one update poll together.
+  (``poll_schedule.SHARED_ANSWER_FRACTION`` of the poll interval) is answered again without a request.
+- **Spreading.** ``poll_schedule.aligned_pause`` ends a poller's sleep on its subject's slot of the poll interval,
+  so waits on different updates spread their polls evenly (after a triggerer restart too) and waits on one update
+  poll together.
 
 The budget's state is a few floats under a lock, shared by threads and event loops; in-flight sharing is per loop.
 """
@@ -20,24 +21,24 @@ The budget's state is a few floats under a lock, shared by threads and event loo
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import math
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lakeflow.hooks._protocol import RawResponse, encode_query
+from airflow_provider_lakeflow._engine.responses import RawResponse
+from airflow_provider_lakeflow._engine.retrying import MAX_RETRY_AFTER_SECONDS
+from airflow_provider_lakeflow.workspace.messages import encode_query
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.hooks._auth import ConnectionSettings
-    from airflow_provider_lakeflow.hooks._retrying import Send
-    from airflow_provider_lakeflow.hooks._transport import Credentials
+    from airflow_provider_lakeflow._engine.auth import ConnectionSettings
+    from airflow_provider_lakeflow._engine.retrying import Send
+    from airflow_provider_lakeflow._engine.transport import Credentials
 
-log = logging.getLogger("airflow_provider_lakeflow.hooks.lakeflow")
+log = logging.getLogger(__name__)
 
 #: Requests per second a process sends to one workspace unless the connection extra says otherwise.
 DEFAULT_MAX_REQUESTS_PER_SECOND = 50.0
@@ -51,7 +52,6 @@ MIN_RATE = 0.5
 THROTTLED_AFTER_SECONDS = 1.0
 #: Throttling that starts again after this long without any is logged again.
 QUIET_SECONDS = 300.0
-MAX_PAUSE_SECONDS = 120.0
 #: Recent answers kept before the first sweep of stale ones.
 SWEEP_AT_LEAST = 256
 
@@ -289,58 +289,7 @@ def _retry_after(raw: RawResponse) -> float:
         seconds = float(value) if value is not None else 1.0
     except ValueError:
         seconds = 1.0  # an HTTP date: databricks-sdk also takes 1 s then
-    return min(max(seconds, 0.0), MAX_PAUSE_SECONDS)
-
-
-def aligned_pause(seconds: float, interval: float, phase: str, now: float | None = None) -> float:
-    """How long to sleep so that the pause ends on ``phase``'s slot of ``interval``, about ``seconds`` from now.
-
-    A subject's slot is a fixed offset within the interval (from a hash of the subject, on the wall clock): pollers of
-    one subject meet on it, pollers of different subjects spread evenly. The pause ends on the first slot at least
-    ``seconds - interval / 2`` ahead: a first poll (``seconds`` 0) lands within one interval, a regular one
-    (``seconds`` = interval) stays on its slot.
-    """
-    if interval <= 0.0:
-        return seconds
-    now = time.time() if now is None else now
-    offset = (zlib.crc32(phase.encode()) / 2**32) * interval
-    earliest = now + max(0.0, seconds - interval / 2)
-    slot = offset + math.ceil((earliest - offset) / interval) * interval
-    return max(0.0, slot - now)
-
-
-#: Pollers due within the same tick of the event loop's clock wake together, on one timer.
-TICK_SECONDS = 0.02
-
-
-class PollTicks:
-    """Per event loop: wakes pollers at their slots on one timer per tick instead of one ``asyncio.sleep`` each.
-
-    A thousand sleeping waits then hold a future each (not a timer, a context and a coroutine besides), and the loop's
-    timer heap holds one entry per tick instead of one per wait. Wakes are at most one tick late.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._due: dict[int, list[asyncio.Future[None]]] = {}
-        #: the wake-up only completes futures (each sleeper resumes in its own context): no context copy per tick
-        self._context = contextvars.Context()
-
-    def sleep(self, seconds: float) -> asyncio.Future[None]:
-        """A future done about ``seconds`` from now (await it; a plain function: no coroutine per sleep)."""
-        tick = math.ceil((self.loop.time() + seconds) / TICK_SECONDS)
-        sleepers = self._due.get(tick)
-        if sleepers is None:
-            sleepers = self._due[tick] = []
-            self.loop.call_at(tick * TICK_SECONDS, self._wake, tick, context=self._context)
-        future = self.loop.create_future()  # one per sleeper: cancelling one wait cancels nobody else's sleep
-        sleepers.append(future)
-        return future
-
-    def _wake(self, tick: int) -> None:
-        for future in self._due.pop(tick, ()):
-            if not future.done():
-                future.set_result(None)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 _GATES: dict[str, WorkspaceGate] = {}

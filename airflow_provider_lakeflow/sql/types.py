@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_lakeflow._sql_lexer import CODE, tokens
-from airflow_provider_lakeflow.hooks._sql_errors import NotSupportedError, ProgrammingError
+from airflow_provider_lakeflow.sql.errors import NotSupportedError, ProgrammingError
+from airflow_provider_lakeflow.sql.lexer import CODE, tokens
 
 # --- parameters: Python values -> the API's named parameters -------------------------------------------------------
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -7,8 +7,9 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, Protocol, cast
 
-from airflow_provider_lakeflow.hooks import operations as ops
-from airflow_provider_lakeflow.hooks._protocol import Operation, Sleep, is_connection_failure
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import Operation, Sleep, is_connection_failure
+from airflow_provider_lakeflow.workspace.progress import TableProgress
 
 #: Every update state databricks-sdk 0.162.0 knows. Anything else is logged raw and treated as still running.
 KNOWN_UPDATE_STATES = frozenset(
@@ -36,18 +37,26 @@ class Check(NamedTuple):
     message: str = ""
 
 
+#: The statuses a wait's outcome (and so a trigger's event) can have.
+EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+
+
+class _Outcome:
+    """How a wait ended; its fields are the trigger event's payload."""
+
+    def as_event(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class UpdateOutcome:
-    """How a wait on an update ended; its dict is the trigger event's payload."""
+class UpdateOutcome(_Outcome):
+    """How a wait on an update ended."""
 
     status: str  # success | failed | timeout | error
     pipeline_id: str
     update_id: str
     state: str | None
     message: str
-
-    def as_event(self) -> dict:
-        return asdict(self)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -85,44 +94,6 @@ def describe_failure(
 DEFAULT_PROGRESS_INTERVAL = 60.0
 
 
-def _epoch_ms(timestamp: str) -> int | None:
-    import datetime
-
-    try:
-        moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-    return int(moment.timestamp() * 1000)
-
-
-class TableProgress:
-    """Rows landed so far per destination table, logged once per table per change."""
-
-    def __init__(self, log: Any) -> None:
-        self.log = log
-        self.rows: dict[str, Any] = {}
-        self.since_ms: int | None = None
-        self._last_read = float("-inf")
-
-    def due(self, interval: float | None) -> bool:
-        if interval is None or time.monotonic() - self._last_read < interval:
-            return False
-        self._last_read = time.monotonic()
-        return True
-
-    def report(self, events: list[dict]) -> None:
-        for event in events:
-            stamp = _epoch_ms(event.get("timestamp") or "")
-            if stamp is not None and (self.since_ms is None or stamp > self.since_ms):
-                self.since_ms = stamp
-        for table, metrics in ops.table_metrics(events).items():
-            rows = metrics.get("num_output_rows")
-            if rows is None or self.rows.get(table) == rows:
-                continue
-            self.rows[table] = rows
-            self.log.info("Table %s: %s rows so far (%s)", table, rows, metrics.get("status", "RUNNING"))
-
-
 class PolledWait(Protocol):
     """One wait's own fields, as one record: what :func:`poll` checks on each poll and how its result reads.
 
@@ -130,21 +101,25 @@ class PolledWait(Protocol):
     generator per layer or per-wait helpers: the collector walks whatever every sleeping wait keeps.
     """
 
+    @property
+    def known_states(self) -> Collection[str] | None:
+        """The states this provider knows for what is polled (None: any); a class attribute in each wait."""
+        ...
+
+    def what(self) -> str:
+        """What is polled, for the log (made when a line is logged, not kept through a sleep)."""
+        ...
+
+    def phase(self) -> str | None:
+        """The subject whose polls share a slot of the interval (see :func:`poll`), or None."""
+        ...
+
     def check(self) -> Operation[Check]: ...
 
     def outcome(self, result: Check) -> Any: ...
 
 
-def poll(
-    wait: PolledWait,
-    *,
-    what: str,
-    poll_interval: float,
-    end_time: float | None,
-    log: Any,
-    known_states: Collection[str] | None = None,
-    phase: str | None = None,
-) -> Operation[Any]:
+def poll(wait: PolledWait, *, poll_interval: float, end_time: float | None, log: Any) -> Operation[Any]:
     """Run ``wait.check()`` until it gives a verdict or ``end_time`` (epoch seconds) passes (verdict "timeout"), and
     return ``wait.outcome(result)``.
 
@@ -152,11 +127,12 @@ def poll(
     does not know is logged raw and waited on like any running state. Transient faults that outlast the request layer's
     retries are logged and polled through, never reported as a failure.
 
-    ``phase`` names what is polled (e.g. the update): on the event loop, polls of one subject then happen together
-    (sharing one request) and polls of different subjects spread over the interval, the first one included.
+    ``wait.phase()`` names what is polled (e.g. the update): on the event loop, polls of one subject then happen
+    together (sharing one request) and polls of different subjects spread over the interval, the first one included.
     """
     last_state: object = _NO_STATE
     state: str | None = None
+    phase = wait.phase()
     if phase is not None:
         yield Sleep(0.0, phase, poll_interval)
     while True:
@@ -165,21 +141,21 @@ def poll(
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            log.warning("Polling %s failed (%s: %s); polling again", what, type(exc).__name__, exc)
+            log.warning("Polling %s failed (%s: %s); polling again", wait.what(), type(exc).__name__, exc)
         else:
             state = result.state
             if state != last_state:
                 last_state = state
-                if known_states is not None and state not in known_states:
-                    log.warning("%s reports state %r, unknown to this provider: still waiting", what, state)
+                if wait.known_states is not None and state not in wait.known_states:
+                    log.warning("%s reports state %r, unknown to this provider: still waiting", wait.what(), state)
                 else:
-                    log.info("%s: %s", what, state)
+                    log.info("%s: %s", wait.what(), state)
             if result.verdict is not None:
                 return wait.outcome(result)
             del result  # not kept through the sleep
         now = time.time()
         if end_time is not None and now >= end_time:
-            return wait.outcome(Check("timeout", state, f"{what} was still {state} at the deadline"))
+            return wait.outcome(Check("timeout", state, f"{wait.what()} was still {state} at the deadline"))
         pause = poll_interval if end_time is None else max(0.0, min(poll_interval, end_time - now))
         yield Sleep(pause, phase, poll_interval) if pause == poll_interval else Sleep(pause)
 
@@ -202,6 +178,7 @@ class UpdateWait:
         "update_id",
         "url",
     )
+    known_states = KNOWN_UPDATE_STATES
 
     def __init__(
         self,
@@ -224,9 +201,15 @@ class UpdateWait:
         self.progress: TableProgress | None = None
         self.created_ms: int | None = None
 
+    def what(self) -> str:
+        return f"Update {self.update_id} of pipeline {self.pipeline_id}"
+
+    def phase(self) -> str | None:
+        return f"update {self.pipeline_id}/{self.update_id}"
+
     def check(self) -> Operation[Check]:
         pipeline_id, update_id = self.pipeline_id, self.update_id
-        update = yield from ops.get_update(pipeline_id, update_id)
+        update = yield from operations.get_update(pipeline_id, update_id)
         state = update.get("state")
         self.created_ms = update.get("creation_time") or self.created_ms
         if state == "RUNNING" and self.progress_interval is not None:
@@ -234,13 +217,13 @@ class UpdateWait:
                 self.progress = TableProgress(self.log)
             progress = self.progress
             if progress.due(self.progress_interval):
-                events = yield from ops.update_events(
+                events = yield from operations.update_events(
                     pipeline_id, update_id, since_ms=progress.since_ms or self.created_ms
                 )
                 progress.report(events)
         result = verdict(state, self.success_states, self.failure_states)
         if result == "failed":
-            errors = yield from ops.update_errors(pipeline_id, update_id, since_ms=self.created_ms)
+            errors = yield from operations.update_errors(pipeline_id, update_id, since_ms=self.created_ms)
             return Check("failed", state, describe_failure(pipeline_id, update_id, state, self.url, errors))
         return Check(result, state, f"Update {update_id} is {state}: {self.url}" if result else "")
 
@@ -269,21 +252,13 @@ def wait_for_update(
     wait = UpdateWait(
         pipeline_id,
         update_id,
-        ops.update_url(host, pipeline_id, update_id),
+        operations.update_url(host, pipeline_id, update_id),
         success_states,
         failure_states,
         log,
         progress_interval,
     )
-    return poll(
-        wait,
-        what=f"Update {update_id} of pipeline {pipeline_id}",
-        poll_interval=poll_interval,
-        end_time=end_time,
-        log=log,
-        known_states=KNOWN_UPDATE_STATES,
-        phase=f"update {pipeline_id}/{update_id}",
-    )
+    return poll(wait, poll_interval=poll_interval, end_time=end_time, log=log)
 
 
 # --- Unity Catalog connections ----------------------------------------------------------------------------------------
@@ -302,16 +277,13 @@ _CONNECTION_FIXES = {
 
 
 @dataclass(frozen=True)
-class ConnectionOutcome:
-    """How a wait on a connection ended; its dict is the trigger event's payload."""
+class ConnectionOutcome(_Outcome):
+    """How a wait on a connection ended."""
 
     status: str  # success | failed | timeout | error
     connection_name: str
     state: str | None
     message: str
-
-    def as_event(self) -> dict:
-        return asdict(self)
 
 
 def _server_message(info: dict) -> str:
@@ -358,7 +330,7 @@ def check_connection(name: str) -> Operation[Check]:
     from databricks.sdk.errors import NotFound
 
     try:
-        info = yield from ops.get_connection(name)
+        info = yield from operations.get_connection(name)
     except NotFound:
         return Check(None, NOT_FOUND, f"Connection '{name}' does not exist yet")
     return connection_verdict(name, info)
@@ -368,10 +340,18 @@ class ConnectionWait:
     """A wait on one Unity Catalog connection (see :func:`wait_for_connection`)."""
 
     __slots__ = ("log", "name")
+    #: None: a connection without provisioning info, which is ready (no warning about an unknown state).
+    known_states = cast("Collection[str]", frozenset({*KNOWN_CONNECTION_STATES, None}))
 
     def __init__(self, name: str, log: Any) -> None:
         self.name = name
         self.log = log
+
+    def what(self) -> str:
+        return f"Connection '{self.name}'"
+
+    def phase(self) -> str | None:
+        return f"connection {self.name}"
 
     def check(self) -> Operation[Check]:
         return check_connection(self.name)
@@ -382,20 +362,8 @@ class ConnectionWait:
         return ConnectionOutcome(str(result.verdict), self.name, result.state, result.message)
 
 
-#: None: a connection without provisioning info, which is ready (no warning about an unknown state).
-_CONNECTION_STATES_KNOWN_TO_POLL = cast("Collection[str]", frozenset({*KNOWN_CONNECTION_STATES, None}))
-
-
 def wait_for_connection(
     name: str, *, poll_interval: float, end_time: float | None, log: Any
 ) -> Operation[ConnectionOutcome]:
     """Poll ``get_connection`` (one request a poll) until the connection is ready or has failed, or ``end_time``."""
-    return poll(
-        ConnectionWait(name, log),
-        what=f"Connection '{name}'",
-        poll_interval=poll_interval,
-        end_time=end_time,
-        log=log,
-        known_states=_CONNECTION_STATES_KNOWN_TO_POLL,
-        phase=f"connection {name}",
-    )
+    return poll(ConnectionWait(name, log), poll_interval=poll_interval, end_time=end_time, log=log)

@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_lakeflow.spec import PipelineSpecError, load_spec, validate_spec
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.spec.shape import load_spec, validate_spec
 
 log = logging.getLogger(__name__)
 
@@ -167,27 +168,7 @@ def resolve_variables(
         elif f"BUNDLE_VAR_{name}" in os.environ:
             value = os.environ[f"BUNDLE_VAR_{name}"]
         else:
-            spec = declared.get(name)
-            if name not in declared:
-                raise PipelineSpecError(
-                    path,
-                    f"refers to ${{var.{name}}}, which the bundle does not declare.",
-                    f"declare {name} under variables:, or fix the name"
-                    + (f" (declared: {', '.join(sorted(declared))})." if declared else "."),
-                    source=where,
-                )
-            if not isinstance(spec, Mapping):
-                value = spec  # a bare value: taken as the default
-            elif "default" in spec:
-                value = spec["default"]
-            else:
-                kind = "a lookup, which needs a workspace" if "lookup" in spec else "declared without a default"
-                raise PipelineSpecError(
-                    path,
-                    f"refers to ${{var.{name}}}, which is {kind}.",
-                    f"pass bundle_variables={{'{name}': ...}} (or set BUNDLE_VAR_{name}).",
-                    source=where,
-                )
+            value = _declared_default(declared, name, path, where)
             if depth >= _MAX_DEPTH:
                 raise PipelineSpecError(
                     path, f"variable {name} refers to itself through other variables.", "break the cycle.", source=where
@@ -214,6 +195,30 @@ def resolve_variables(
         return _REFERENCE.sub(lambda m: _text(value_of(m.group(1).strip(), path, depth)), node)
 
     return substitute(pipeline, "", 0)  # type: ignore[no-any-return]
+
+
+def _declared_default(declared: Mapping[str, Any], name: str, path: str, where: str) -> Any:
+    """A variable's value from its declaration in the bundle (a bare value or its ``default``)."""
+    if name not in declared:
+        raise PipelineSpecError(
+            path,
+            f"refers to ${{var.{name}}}, which the bundle does not declare.",
+            f"declare {name} under variables:, or fix the name"
+            + (f" (declared: {', '.join(sorted(declared))})." if declared else "."),
+            source=where,
+        )
+    spec = declared[name]
+    if not isinstance(spec, Mapping):
+        return spec  # a bare value: taken as the default
+    if "default" in spec:
+        return spec["default"]
+    kind = "a lookup, which needs a workspace" if "lookup" in spec else "declared without a default"
+    raise PipelineSpecError(
+        path,
+        f"refers to ${{var.{name}}}, which is {kind}.",
+        f"pass bundle_variables={{'{name}': ...}} (or set BUNDLE_VAR_{name}).",
+        source=where,
+    )
 
 
 def _text(value: Any) -> str:

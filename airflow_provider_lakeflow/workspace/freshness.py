@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_lakeflow.hooks import operations as api
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation
-from airflow_provider_lakeflow.hooks.waiting import Check, UpdateOutcome, _epoch_ms, poll
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import ApiRequest, Operation
+from airflow_provider_lakeflow.workspace.progress import epoch_ms
+from airflow_provider_lakeflow.workspace.waiting import Check, UpdateOutcome, poll
 
 #: Updates read per check: the latest COMPLETED one is almost always among the newest few.
 UPDATES_PER_CHECK = 25
@@ -29,7 +30,7 @@ def _completed_at(events: list[dict]) -> int | None:
     for event in events:
         progress = (event.get("details") or {}).get("update_progress") or {}
         if event.get("event_type") == "update_progress" and progress.get("state") == "COMPLETED":
-            return _epoch_ms(event.get("timestamp") or "")
+            return epoch_ms(event.get("timestamp") or "")
     return None
 
 
@@ -41,14 +42,16 @@ def fresh_update(pipeline_id: str, max_age: float, ended: dict[str, int | None])
     """
     now_ms = int(time.time() * 1000)
     cutoff = now_ms - int(max_age * 1000)
-    page = yield ApiRequest("GET", f"{api.PIPELINES}/{pipeline_id}/updates", query={"max_results": UPDATES_PER_CHECK})
+    page = yield ApiRequest(
+        "GET", f"{operations.PIPELINES}/{pipeline_id}/updates", query={"max_results": UPDATES_PER_CHECK}
+    )
     latest = next((u for u in page.get("updates") or [] if u.get("state") == "COMPLETED"), None)
     if latest is None:
         return None
     update_id = str(latest["update_id"])
     if update_id not in ended:
         created = int(latest.get("creation_time") or 0)
-        events = yield from api.update_events(pipeline_id, update_id, since_ms=max(created, cutoff))
+        events = yield from operations.update_events(pipeline_id, update_id, since_ms=max(created, cutoff))
         ended[update_id] = _completed_at(events)
     end = ended[update_id]
     return FreshUpdate(update_id, end) if end is not None and end >= cutoff else None
@@ -63,6 +66,7 @@ class FreshnessWait:
     """A wait for a fresh update of one pipeline (see :func:`wait_for_fresh_update`)."""
 
     __slots__ = ("ended", "found", "max_age", "pipeline_id")
+    known_states = None
 
     def __init__(self, pipeline_id: str, max_age: float) -> None:
         self.pipeline_id = pipeline_id
@@ -70,6 +74,12 @@ class FreshnessWait:
         #: end times per update id (see :func:`fresh_update`)
         self.ended: dict[str, int | None] = {}
         self.found: FreshUpdate | None = None
+
+    def what(self) -> str:
+        return f"Freshness of pipeline {self.pipeline_id} (a COMPLETED update within {self.max_age:.0f} s)"
+
+    def phase(self) -> str | None:
+        return None
 
     def check(self) -> Operation[Check]:
         found = yield from fresh_update(self.pipeline_id, self.max_age, self.ended)
@@ -88,10 +98,4 @@ def wait_for_fresh_update(
     pipeline_id: str, *, max_age: float, poll_interval: float, end_time: float | None, log: Any
 ) -> Operation[UpdateOutcome]:
     """Poll until the pipeline's latest COMPLETED update ended within ``max_age``, or ``end_time``."""
-    return poll(
-        FreshnessWait(pipeline_id, max_age),
-        what=f"Freshness of pipeline {pipeline_id} (a COMPLETED update within {max_age:.0f} s)",
-        poll_interval=poll_interval,
-        end_time=end_time,
-        log=log,
-    )
+    return poll(FreshnessWait(pipeline_id, max_age), poll_interval=poll_interval, end_time=end_time, log=log)

@@ -12,11 +12,14 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airflow_provider_lakeflow.spec import OBJECT_KINDS, PipelineSpecError
+from airflow_provider_lakeflow.spec.errors import PipelineSpecError
+from airflow_provider_lakeflow.workspace import operations
 
 MANAGED = "MANAGED_INGESTION_PIPELINE_SPEC_VALIDATION_ERROR"
 GATEWAY = "INGESTION_GATEWAY_PIPELINE_SPEC_VALIDATION_ERROR"
 ID = "ingestion_definition"
+#: The kinds of object an ingestion definition lists.
+OBJECT_KINDS = ("table", "schema", "report")
 
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
 _WHERE = re.compile(r"\bwhere\b", re.IGNORECASE)
@@ -109,17 +112,25 @@ def _stated_source_type(definition: Mapping[str, Any]) -> str | None:
     return str(source_type).upper() if isinstance(source_type, str) and source_type else None
 
 
-def _not_salesforce(definition: Mapping[str, Any]) -> str | None:
-    """Why the spec alone shows that the source is not Salesforce, or None when it might be."""
-    source_type = _stated_source_type(definition)
-    if source_type is not None and source_type != "SALESFORCE":
-        return f"a {source_type} source (source_type)"
+def _database_without_source_type(definition: Mapping[str, Any]) -> str | None:
+    """A database source shown by the definition's other fields: a gateway, a connector type, a foreign catalog."""
     if definition.get("ingestion_gateway_id"):
         return "a database through a gateway"
     if definition.get("connector_type"):
         return f"a database (connector_type {definition['connector_type']})"
     if definition.get("ingest_from_uc_foreign_catalog"):
         return "a foreign catalog"
+    return None
+
+
+def _not_salesforce(definition: Mapping[str, Any]) -> str | None:
+    """Why the spec alone shows that the source is not Salesforce, or None when it might be."""
+    source_type = _stated_source_type(definition)
+    if source_type is not None and source_type != "SALESFORCE":
+        return f"a {source_type} source (source_type)"
+    database = _database_without_source_type(definition)
+    if database:
+        return database
     if any(kind == "report" for _p, kind, _b in _objects(definition)):
         return "Workday reports"
     return None
@@ -150,12 +161,9 @@ def check_salesforce_connection(spec: Mapping[str, Any], connection_type: str | 
 
 def _database(definition: Mapping[str, Any]) -> str | None:
     """Why the spec alone shows that the pipeline ingests from a database, or None when it does not say."""
-    if definition.get("ingestion_gateway_id"):
-        return "a database through a gateway"
-    if definition.get("connector_type"):
-        return f"a database (connector_type {definition['connector_type']})"
-    if definition.get("ingest_from_uc_foreign_catalog"):
-        return "a foreign catalog"
+    database = _database_without_source_type(definition)
+    if database:
+        return database
     source_type = _stated_source_type(definition)
     if source_type in DATABASE_SOURCE_TYPES:
         return f"a {source_type} database (source_type)"
@@ -380,8 +388,6 @@ def check_before_request(spec: Mapping[str, Any], hook: Any) -> None:
     if not salesforce_formula_fields(definition):
         return
     from databricks.sdk.errors import NotFound
-
-    from airflow_provider_lakeflow.hooks import operations
 
     try:
         connection = hook.run(operations.get_connection(definition["connection_name"]))

@@ -19,10 +19,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lakeflow import __version__
-from airflow_provider_lakeflow.hooks._protocol import (
+from airflow_provider_lakeflow._engine.auth import ConnectionConfigError
+from airflow_provider_lakeflow._engine.poll_schedule import PollTicks
+from airflow_provider_lakeflow._engine.responses import RawResponse
+from airflow_provider_lakeflow.workspace.messages import (
     ApiRequest,
     ConnectionLost,
-    RawResponse,
     RequestNotSent,
     RequestTimedOut,
     TransportError,
@@ -32,8 +34,7 @@ if TYPE_CHECKING:
     import aiohttp
     from databricks.sdk.config import Config
 
-    from airflow_provider_lakeflow.hooks._auth import ConnectionSettings
-    from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks
+    from airflow_provider_lakeflow._engine.auth import ConnectionSettings
 
 PRODUCT = "airflow-provider-lakeflow"
 #: How long headers of a credential provider without a visible expiry (Azure, GCP, ...) are reused on the
@@ -221,8 +222,6 @@ def _header_lifetime(config: Config) -> float:
 def build_config(settings: ConnectionSettings) -> Config:
     from databricks.sdk.config import Config
 
-    from airflow_provider_lakeflow.hooks._auth import ConnectionConfigError
-
     try:
         return Config(product=PRODUCT, product_version=__version__, **settings.config_kwargs)
     except ValueError as exc:
@@ -265,10 +264,8 @@ class _LoopState:
         self._poll_ticks: PollTicks | None = None
 
     def poll_ticks(self) -> PollTicks:
-        """The loop's shared timer for pollers' scheduled polls (``_workspace_gate.PollTicks``)."""
+        """The loop's shared timer for pollers' scheduled polls (``poll_schedule.PollTicks``)."""
         if self._poll_ticks is None:
-            from airflow_provider_lakeflow.hooks._workspace_gate import PollTicks
-
             self._poll_ticks = PollTicks(asyncio.get_running_loop())
         return self._poll_ticks
 

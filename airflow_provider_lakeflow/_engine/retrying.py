@@ -20,21 +20,19 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from airflow_provider_lakeflow.hooks._protocol import (
+from airflow_provider_lakeflow._engine.poll_schedule import SHARED_ANSWER_FRACTION
+from airflow_provider_lakeflow._engine.responses import decode_response
+from airflow_provider_lakeflow.workspace.messages import (
     AmbiguousRequestError,
     ApiRequest,
     Operation,
     Sleep,
-    _safe_status_class,
-    _status_class,
-    ambiguous,
-    decode_response,
     is_connect_refused,
     is_connection_failure,
 )
 
 T = TypeVar("T")
-log = logging.getLogger("airflow_provider_lakeflow.hooks.lakeflow")
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 120.0
@@ -207,6 +205,37 @@ def plan(operation: Operation[T], policy_for: Callable[[], RetryPolicy]) -> Plan
         return done.value
 
 
-#: Within a polling operation, a GET answered for someone else this fraction of the poll interval ago is as good as
-#: a fresh one (two sensors on one update, started a little apart, share their polls).
-SHARED_ANSWER_FRACTION = 0.1
+def _status_class(exc: BaseException) -> str:
+    from databricks.sdk import errors
+
+    if isinstance(exc, errors.TooManyRequests):
+        return "throttled"  # rejected before it was processed: safe to repeat, even a state-changing call
+    if isinstance(exc, errors.Unauthenticated):
+        return "unauthenticated"
+    # 503 is "server", not "throttled": a gateway can answer 503 after the backend acted, so a state-changing call
+    # that gets one is reconciled (AmbiguousRequestError), never blindly repeated (that started a second update).
+    if isinstance(exc, errors.InternalError | errors.DeadlineExceeded | errors.TemporarilyUnavailable):
+        return "server"
+    if type(exc) is errors.DatabricksError and "unable to parse response" not in str(exc):
+        return "server"  # 502 and other unmapped 5xx; databricks-sdk has no class for them
+    return "final"
+
+
+def _safe_status_class(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    try:
+        return _status_class(exc)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def ambiguous(request: ApiRequest, exc: BaseException) -> BaseException:
+    """What the operation sees when a state-changing request failed in a way that may have taken effect."""
+    if request.idempotent:
+        return exc
+    if (is_connection_failure(exc) and not is_connect_refused(exc)) or _safe_status_class(exc) == "server":
+        error = AmbiguousRequestError(f"{request.describe()} failed after it may have reached the server: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc

@@ -17,9 +17,9 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_lakeflow.hooks import operations
-from airflow_provider_lakeflow.hooks._protocol import ApiRequest, Operation
-from airflow_provider_lakeflow.hooks.waiting import _epoch_ms
+from airflow_provider_lakeflow.workspace import operations
+from airflow_provider_lakeflow.workspace.messages import ApiRequest, Operation
+from airflow_provider_lakeflow.workspace.progress import epoch_ms
 
 #: Updates listed per poll (newest first). An outage longer than this many updates fires the newest ones only.
 UPDATES_PER_POLL = 25
@@ -51,7 +51,7 @@ class UpdateReading:
         for event in fresh:
             if event.get("id"):
                 self.seen_ids.add(event["id"])
-            stamp = _epoch_ms(event.get("timestamp") or "")
+            stamp = epoch_ms(event.get("timestamp") or "")
             if stamp is not None and (self.since_ms is None or stamp > self.since_ms):
                 self.since_ms = stamp
             progress = (event.get("details") or {}).get("flow_progress")
@@ -248,40 +248,59 @@ def _fresh(cursor: Cursor, updates: Iterable[dict]) -> list[dict]:
     return sorted(out, key=lambda u: u.get("creation_time") or 0)
 
 
-def update_events_due(
-    cursor: Cursor | None, snapshot: Snapshot, states: Collection[str], started_ms: int | None = None
+#: What a watcher makes of one update it has not handled: an event to fire, "done" (handled without an event),
+#: "wanted" (its event log must be read first) or None (not yet: look again next poll).
+Verdict = dict[str, Any] | str | None
+
+
+def _events_due(
+    cursor: Cursor | None,
+    snapshot: Snapshot,
+    started_ms: int | None,
+    over: Callable[[dict], bool],
+    judge: Callable[[dict, UpdateReading | None], Verdict],
 ) -> Due:
-    """Updates that reached one of ``states`` and have not fired for this watcher yet (oldest first)."""
-    cursor = _start(cursor, snapshot, _terminal, started_ms)
+    """One watcher's pass over a snapshot: ``judge`` each update it has not handled, oldest first."""
+    cursor = _start(cursor, snapshot, over, started_ms)
     if snapshot.pipeline_id is None:
         return Due([], cursor)
     events: list[dict[str, Any]] = []
     wanted: set[str] = set()
     done = list(cursor.done)
     for update in _fresh(cursor, snapshot.updates):
-        if not _terminal(update):
-            continue
         update_id = update["update_id"]
-        if update.get("state") not in states:
+        verdict = judge(update, snapshot.readings.get(update_id))
+        if verdict == "wanted":
+            wanted.add(update_id)
+        elif isinstance(verdict, dict) or verdict == "done":
+            events.extend([verdict] if isinstance(verdict, dict) else [])
             done.append(update_id)
-            continue
-        reading = snapshot.readings.get(update_id)
-        if reading is None or not reading.final:
-            wanted.add(update_id)  # fire once its table metrics are read (next poll at the latest)
-            continue
-        events.append(
-            {
-                "pipeline_id": snapshot.pipeline_id,
-                "update_id": update_id,
-                "state": update.get("state"),
-                "cause": update.get("cause"),
-                "update_url": operations.update_url(snapshot.host, snapshot.pipeline_id, update_id),
-                "table_metrics": reading.metrics,
-            }
-        )
-        done.append(update_id)
     new = _compact(Cursor(cursor.started_ms, cursor.pipeline_id, cursor.floor_ms, done), snapshot.updates)
     return Due(events, new, frozenset(wanted))
+
+
+def update_events_due(
+    cursor: Cursor | None, snapshot: Snapshot, states: Collection[str], started_ms: int | None = None
+) -> Due:
+    """Updates that reached one of ``states`` and have not fired for this watcher yet (oldest first)."""
+
+    def judge(update: dict, reading: UpdateReading | None) -> Verdict:
+        if not _terminal(update):
+            return None
+        if update.get("state") not in states:
+            return "done"
+        if reading is None or not reading.final:
+            return "wanted"  # fire once its table metrics are read (next poll at the latest)
+        return {
+            "pipeline_id": snapshot.pipeline_id,
+            "update_id": update["update_id"],
+            "state": update.get("state"),
+            "cause": update.get("cause"),
+            "update_url": operations.update_url(snapshot.host, str(snapshot.pipeline_id), update["update_id"]),
+            "table_metrics": reading.metrics,
+        }
+
+    return _events_due(cursor, snapshot, started_ms, _terminal, judge)
 
 
 def table_events_due(cursor: Cursor | None, snapshot: Snapshot, table: str, started_ms: int | None = None) -> Due:
@@ -297,31 +316,18 @@ def table_events_due(cursor: Cursor | None, snapshot: Snapshot, table: str, star
         reading = snapshot.readings.get(update["update_id"])
         return _terminal(update) or (reading is not None and table in reading.landed)
 
-    cursor = _start(cursor, snapshot, over, started_ms)
-    if snapshot.pipeline_id is None:
-        return Due([], cursor)
-    events: list[dict[str, Any]] = []
-    wanted: set[str] = set()
-    done = list(cursor.done)
-    for update in _fresh(cursor, snapshot.updates):
-        update_id = update["update_id"]
-        reading = snapshot.readings.get(update_id)
+    def judge(update: dict, reading: UpdateReading | None) -> Verdict:
         if reading is not None and table in reading.landed:
             metrics = reading.landed[table]
-            events.append(
-                {
-                    "table": table,
-                    "pipeline_id": snapshot.pipeline_id,
-                    "update_id": update_id,
-                    "update_url": operations.update_url(snapshot.host, snapshot.pipeline_id, update_id),
-                    **{key: metrics.get(key) for key in operations.METRIC_KEYS},
-                }
-            )
-            done.append(update_id)
-        elif _terminal(update):
-            if reading is not None and reading.final:
-                done.append(update_id)  # ended without landing this table
-            else:
-                wanted.add(update_id)
-    new = _compact(Cursor(cursor.started_ms, cursor.pipeline_id, cursor.floor_ms, done), snapshot.updates)
-    return Due(events, new, frozenset(wanted))
+            return {
+                "table": table,
+                "pipeline_id": snapshot.pipeline_id,
+                "update_id": update["update_id"],
+                "update_url": operations.update_url(snapshot.host, str(snapshot.pipeline_id), update["update_id"]),
+                **{key: metrics.get(key) for key in operations.METRIC_KEYS},
+            }
+        if _terminal(update):
+            return "done" if reading is not None and reading.final else "wanted"  # ended without landing it
+        return None
+
+    return _events_due(cursor, snapshot, started_ms, over, judge)
