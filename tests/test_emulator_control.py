@@ -22,7 +22,7 @@ from airflow_provider_lakeflow.testing import EmulatorClient, LakeflowEmulator
 from airflow_provider_lakeflow.testing.emulator import ApiError
 from airflow_provider_lakeflow.testing.emulator.control import ControlMethods
 from airflow_provider_lakeflow.testing.emulator.control_ops import CONTROL_OPS, DELEGATED
-from airflow_provider_lakeflow.testing.emulator.state import Workspace
+from airflow_provider_lakeflow.testing.emulator.workspace import Workspace
 from airflow_provider_lakeflow.testing.pytest_plugin import (  # noqa: F401  (fixtures)
     lakeflow_emulator,
     lakeflow_emulator_m2m_conn,

@@ -13,7 +13,7 @@ from databricks.sdk.service import catalog as C
 from databricks.sdk.service import iam
 from databricks.sdk.service import pipelines as P
 
-from airflow_provider_lakeflow.testing.emulator.state import Workspace
+from airflow_provider_lakeflow.testing.emulator.workspace import Workspace
 from airflow_provider_lakeflow.testing.pytest_plugin import (  # noqa: F401  (fixtures)
     lakeflow_emulator,
     lakeflow_emulator_server,

@@ -11,8 +11,8 @@ import requests
 
 pytest.importorskip("duckdb")
 
-from airflow_provider_lakeflow.testing.emulator.sql import DEFAULT_WAREHOUSE_ID
-from airflow_provider_lakeflow.testing.emulator.sql_translation import translate
+from airflow_provider_lakeflow.testing.emulator.sql.engine import DEFAULT_WAREHOUSE_ID
+from airflow_provider_lakeflow.testing.emulator.sql.translation import translate
 
 TOKEN = "emulator-token"
 BASE = "/api/2.0/sql/statements"

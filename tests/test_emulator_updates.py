@@ -11,7 +11,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import InvalidParameterValue, ResourceConflict
 from databricks.sdk.service import pipelines as P
 
-from airflow_provider_lakeflow.testing.emulator.state import Workspace
+from airflow_provider_lakeflow.testing.emulator.workspace import Workspace
 from airflow_provider_lakeflow.testing.pytest_plugin import (  # noqa: F401  (fixtures)
     lakeflow_emulator,
     lakeflow_emulator_server,

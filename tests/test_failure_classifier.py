@@ -9,7 +9,7 @@ import re
 import pytest
 
 from airflow_provider_lakeflow.failures.classify import CATEGORIES, RULES, classify, parse_condition, rule_for
-from airflow_provider_lakeflow.testing.emulator.conditions import CONDITIONS, render
+from airflow_provider_lakeflow.testing.emulator.lifecycle.condition_catalog import CONDITIONS, render
 
 SPEC = {
     "ingestion_definition": {

@@ -18,7 +18,7 @@ pytest.importorskip("duckdb")
 from conftest import make_pipeline, run_dag, task_state, xcom
 
 from airflow_provider_lakeflow.sql import dbapi
-from airflow_provider_lakeflow.testing.emulator.sql import DEFAULT_WAREHOUSE_ID
+from airflow_provider_lakeflow.testing.emulator.sql.engine import DEFAULT_WAREHOUSE_ID
 
 STATEMENTS = r"/api/2\.0/sql/statements"
 

@@ -15,6 +15,7 @@ __all__ = ["EmulatorClient", "LakeflowEmulator"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
+        # Lazy: the pytest plugin loads this package in every pytest run; aiohttp loads only when a test needs it.
         from airflow_provider_lakeflow.testing.emulator import control
 
         return getattr(control, name)

@@ -30,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def lakeflow_emulator_server(pytestconfig: pytest.Config) -> Iterator[LakeflowEmulator]:
     """The session's emulator; prefer ``lakeflow_emulator``, which also resets it and sets the connection."""
+    # Here, not at the top: having this plugin installed must not load aiohttp into every pytest run.
     from airflow_provider_lakeflow.testing.emulator.control import LakeflowEmulator
 
     try:

@@ -14,17 +14,20 @@ Behaviour worth knowing (the rest follows databricks-sdk's wire format):
 - Connections created through the API are ACTIVE at once unless ``script_connections`` says otherwise; secret
   option values are stored (see ``connection()``) but never returned.
 
-Layout: ``state`` (the workspace: auth, job runs, control operations) over ``model`` (its data),
-``pipelines_api``, ``updates_api`` and ``connections_api`` (its REST parts); ``updates`` (update state machine and
-events), ``validation`` (spec rules), ``listing`` (list filters, page tokens, query parameters), ``faults`` (fault
-injection, request log), ``sql`` and ``sql_*`` (SQL warehouses on DuckDB), ``server`` (aiohttp routes),
-``control_ops`` (the control operations, declared once), ``control`` (in-process and HTTP control interfaces),
-``__main__`` (CLI). Exports resolve lazily so that importing this package (e.g. to run ``-m``) loads neither
-aiohttp nor the workspace model until needed.
+Layout, outside in: ``control`` (``LakeflowEmulator`` in process, ``EmulatorClient`` over HTTP) and ``__main__``
+(CLI) drive it; ``control_ops`` declares every control operation once. ``server/`` is HTTP (routes, thin handlers,
+the middleware for faults, rate limit, auth and the request log) over ``workspace`` (``Workspace``: auth, job runs,
+the control operations), which puts together ``api/`` (one ``api_*`` method per REST endpoint: pipelines, updates
+and events, connections; the spec rules; list filters and page tokens), ``sql/`` (SQL warehouses on DuckDB) and its
+parts ``faults``, ``ratelimit`` and ``schedules``. ``model`` is its data; ``lifecycle/`` is how an update plays out
+(script, state machine, events, error conditions), from the clock alone; ``errors`` is the one exception type.
+Exports resolve lazily so that importing this package (e.g. to run ``-m``) loads neither aiohttp nor the workspace
+model until needed.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,7 +47,5 @@ _EXPORTS = {
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        import importlib
-
         return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

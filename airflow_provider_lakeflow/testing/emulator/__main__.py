@@ -8,6 +8,9 @@ import signal
 import sys
 
 from airflow_provider_lakeflow.testing.emulator.control import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN
+from airflow_provider_lakeflow.testing.emulator.lifecycle.condition_catalog import CONDITIONS
+from airflow_provider_lakeflow.testing.emulator.server.app import EmulatorServer
+from airflow_provider_lakeflow.testing.emulator.workspace import Workspace
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,9 +76,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from airflow_provider_lakeflow.testing.emulator.server import EmulatorServer
-    from airflow_provider_lakeflow.testing.emulator.state import Workspace
-
     workspace = Workspace(
         tokens=tuple(args.tokens or (DEFAULT_TOKEN,)),
         clients={args.client_id: args.client_secret},
@@ -102,8 +102,6 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def list_conditions() -> None:
-    from airflow_provider_lakeflow.testing.emulator.conditions import CONDITIONS
-
     for name, condition in sorted(CONDITIONS.items()):
         for sub in sorted(condition.subs) or [""]:
             print(f"{name}.{sub}" if sub else name, condition.sqlstate or "-")

@@ -17,8 +17,8 @@ from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.control_ops import ControlMethods
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError
-from airflow_provider_lakeflow.testing.emulator.server import CONTROL_PREFIX, EmulatorServer
-from airflow_provider_lakeflow.testing.emulator.state import Workspace
+from airflow_provider_lakeflow.testing.emulator.server.app import CONTROL_PREFIX, EmulatorServer
+from airflow_provider_lakeflow.testing.emulator.workspace import Workspace
 
 DEFAULT_TOKEN = "emulator-token"
 DEFAULT_CLIENT_ID = "emulator-client"

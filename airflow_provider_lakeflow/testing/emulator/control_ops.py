@@ -1,22 +1,69 @@
 """The emulator's control operations, declared once: ``ControlMethods`` is the interface tests and tools call.
 
-Three classes implement ``_call(op, **kwargs)``: ``Workspace`` (``state.py``: the operation itself),
+Three classes implement ``_call(op, **kwargs)``: ``Workspace`` (``workspace.py``: the operation itself),
 ``LakeflowEmulator`` (the same, in process) and ``EmulatorClient`` (a POST to ``/__emulator__/<op>``, whose route
 calls the very same ``Workspace`` method). ``Workspace`` overrides the operations it owns (mypy holds each override to
 the signature declared here); the ones that belong to a part of the workspace (fault injection and the request log in
-``faults.py``, SQL warehouses in ``sql.py``) are handed to that part by ``DELEGATED``. A new operation is declared here,
-then implemented once: a ``Workspace`` method, or a ``DELEGATED`` entry.
+``faults.py``, the rate limit in ``ratelimit.py``, the update schedules in ``schedules.py``, SQL warehouses in
+``sql/engine.py``) are declared as ``delegated(<the part's method>, via=<where the workspace keeps the part>)``: their
+signature and docstring are the part's method's, and ``DELEGATED`` routes them there. A new operation is declared
+here, then implemented once: a ``Workspace`` method, or a part's method named by ``delegated``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from airflow_provider_lakeflow.testing.emulator.faults import RecordedRequest
+from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RecordedRequest, RequestLog
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import ScriptChanges
+from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
+from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
+from airflow_provider_lakeflow.testing.emulator.sql.engine import SqlEngine
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.state import Workspace
+    from typing_extensions import Unpack  # typing.Unpack is Python 3.11+; annotations only
+
+
+class WorkspaceParts(Protocol):
+    """The parts of ``Workspace`` that implement control operations of their own (see ``DELEGATED``)."""
+
+    scheduler: UpdateScheduler
+    faults: FaultRegistry
+    request_log: RequestLog
+    rate_limit: RateLimit
+
+    @property
+    def sql_engine(self) -> SqlEngine: ...
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Part = TypeVar("Part")
+# forwarding function -> (how to reach the part from the workspace, the part's method name); read into DELEGATED
+_PART_METHODS: dict[Callable[..., Any], tuple[Callable[[WorkspaceParts], Any], str]] = {}
+
+
+def delegated(
+    implementation: Callable[Concatenate[Part, P], R], via: Callable[[WorkspaceParts], Part]
+) -> Callable[Concatenate[ControlMethods, P], R]:
+    """A control operation that a part of the workspace implements (``implementation``, a method of the part that
+    ``via`` reaches): callers get its signature and docstring, and the call goes through ``_call`` like any other."""
+    signature = inspect.signature(implementation)
+    part_self = next(iter(signature.parameters))
+
+    def operation(self: ControlMethods, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()  # every argument by name, as the declared operations send them
+        arguments = {k: v for k, v in bound.arguments.items() if k != part_self}
+        result: R = self._call(operation.__name__, **arguments)
+        return result
+
+    operation.__doc__ = implementation.__doc__
+    operation.__wrapped__ = implementation  # type: ignore[attr-defined]  # inspect.signature and help() show it
+    _PART_METHODS[operation] = (via, implementation.__name__)
+    return operation
 
 
 class ControlMethods:
@@ -26,53 +73,15 @@ class ControlMethods:
         raise NotImplementedError
 
     # ---- scripting updates
-    def script_pipeline(
-        self,
-        pipeline_id_or_name: str,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str = "COMPLETED",
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> None:
-        self._call(
-            "script_pipeline",
-            pipeline_id_or_name=pipeline_id_or_name,
-            phase_seconds=phase_seconds,
-            outcome=outcome,
-            error_message=error_message,
-            rows=rows,
-            tables=tables,
-            data_quality=data_quality,
-            table_seconds=table_seconds,
-        )
+    def script_pipeline(self, pipeline_id_or_name: str, **changes: Unpack[ScriptChanges]) -> None:
+        """How the next updates of one pipeline play out, on top of the default script (``ScriptChanges`` lists the
+        keyword arguments: phase_seconds, outcome (default ``COMPLETED``), error_message, rows, tables, data_quality,
+        table_seconds)."""
+        self._call("script_pipeline", pipeline_id_or_name=pipeline_id_or_name, **changes)
 
-    def set_default_script(
-        self,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str = "COMPLETED",
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        update_seconds: float | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> None:
-        self._call(
-            "set_default_script",
-            phase_seconds=phase_seconds,
-            outcome=outcome,
-            error_message=error_message,
-            rows=rows,
-            tables=tables,
-            data_quality=data_quality,
-            update_seconds=update_seconds,
-            table_seconds=table_seconds,
-        )
+    def set_default_script(self, *, update_seconds: float | None = None, **changes: Unpack[ScriptChanges]) -> None:
+        """The same for every pipeline without its own script; ``update_seconds`` rescales the default phases."""
+        self._call("set_default_script", update_seconds=update_seconds, **changes)
 
     def script_condition(
         self,
@@ -116,78 +125,23 @@ class ControlMethods:
         )
 
     # ---- updates on a schedule from outside Airflow (a Databricks Jobs schedule; ``schedules.UpdateScheduler``)
-    def schedule_updates(
-        self,
-        pipeline_id_or_name: str,
-        every_seconds: float,
-        *,
-        cause: str = "JOB_TASK",
-        count: int | None = None,
-        first_in_seconds: float | None = None,
-    ) -> None:
-        """Start an update of the pipeline every ``every_seconds``, as a Databricks Jobs schedule would."""
-        self._call(
-            "schedule_updates",
-            pipeline_id_or_name=pipeline_id_or_name,
-            every_seconds=every_seconds,
-            cause=cause,
-            count=count,
-            first_in_seconds=first_in_seconds,
-        )
-
-    def unschedule_updates(self, pipeline_id_or_name: str | None = None) -> None:
-        self._call("unschedule_updates", pipeline_id_or_name=pipeline_id_or_name)
-
-    def schedules(self) -> list[dict[str, Any]]:
-        return list(self._call("schedules"))
+    schedule_updates = delegated(UpdateScheduler.schedule, via=lambda ws: ws.scheduler)
+    unschedule_updates = delegated(UpdateScheduler.unschedule, via=lambda ws: ws.scheduler)
+    schedules = delegated(UpdateScheduler.list, via=lambda ws: ws.scheduler)
 
     # ---- network faults and the request log
-    def inject_fault(
-        self,
-        path_regex: str,
-        *,
-        method: str | None = None,
-        kind: str = "status",
-        status: int = 429,
-        retry_after: int | float | None = None,
-        count: int | None = 1,
-        delay: float = 0.0,
-        when: str = "before",
-    ) -> None:
-        """Answer requests whose path matches ``path_regex`` with a fault (``faults.FaultRegistry.add``)."""
-        self._call(
-            "inject_fault",
-            path_regex=path_regex,
-            method=method,
-            kind=kind,
-            status=status,
-            retry_after=retry_after,
-            count=count,
-            delay=delay,
-            when=when,
-        )
-
-    def clear_faults(self) -> None:
-        self._call("clear_faults")
+    inject_fault = delegated(FaultRegistry.add, via=lambda ws: ws.faults)
+    clear_faults = delegated(FaultRegistry.clear, via=lambda ws: ws.faults)
 
     def requests(self, path_regex: str | None = None, method: str | None = None) -> list[RecordedRequest]:
         items = self._call("requests", path_regex=path_regex, method=method)
         return [r if isinstance(r, RecordedRequest) else RecordedRequest(**r) for r in items]
 
-    def clear_requests(self) -> None:
-        self._call("clear_requests")
+    clear_requests = delegated(RequestLog.clear, via=lambda ws: ws.request_log)
 
     # ---- the workspace's request rate limit (ratelimit.py)
-    def set_rate_limit(self, requests_per_second: float | None, burst: float | None = None) -> None:
-        """Answer ``/api/`` requests beyond ``requests_per_second`` (bursts of ``burst``, default one second's worth)
-        with 429 and Retry-After; None lifts the limit. Also restarts the counts of ``request_rate``."""
-        self._call("set_rate_limit", requests_per_second=requests_per_second, burst=burst)
-
-    def request_rate(self) -> dict[str, Any]:
-        """The ``/api/`` requests seen since the last ``set_rate_limit``/``reset``: ``requests``, ``throttled``
-        (429s of the rate limit), ``peak_per_second`` (any one-second window), ``peak_per_second_over_5s`` (any
-        five-second window, divided by 5), ``mean_per_second``."""
-        return dict(self._call("request_rate"))
+    set_rate_limit = delegated(RateLimit.set, via=lambda ws: ws.rate_limit)
+    request_rate = delegated(RateLimit.stats, via=lambda ws: ws.rate_limit)
 
     # ---- auth
     def expire_tokens(self) -> None:
@@ -221,41 +175,11 @@ class ControlMethods:
         """The SQL warehouse ids statements may name (default: ``emulator-warehouse``); others get 404."""
         self._call("set_sql_warehouses", warehouse_ids=list(warehouse_ids))
 
-    def set_sql_chunk_rows(self, rows: int) -> None:
-        """Rows per result chunk (default 10,000)."""
-        self._call("set_sql_chunk_rows", rows=rows)
-
-    def script_statement(
-        self,
-        pattern: str,
-        *,
-        delay: float = 0.0,
-        error_message: str | None = None,
-        error_code: str = "BAD_REQUEST",
-        sql_state: str | None = None,
-        count: int | None = None,
-    ) -> None:
-        """Statements matching ``pattern`` (regex) run ``delay`` seconds longer and/or fail with ``error_message``."""
-        self._call(
-            "script_statement",
-            pattern=pattern,
-            delay=delay,
-            error_message=error_message,
-            error_code=error_code,
-            sql_state=sql_state,
-            count=count,
-        )
-
-    def clear_statement_scripts(self) -> None:
-        self._call("clear_statement_scripts")
-
-    def statements(self) -> list[dict[str, Any]]:
-        """Every SQL statement received so far (text, parameters, state), oldest first."""
-        return list(self._call("statements"))
-
-    def query_sql(self, statement: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
-        """Query the emulator's DuckDB directly (landed tables, ``event_log(...)``), for assertions."""
-        return list(self._call("query_sql", statement=statement, parameters=parameters))
+    set_sql_chunk_rows = delegated(SqlEngine.set_chunk_rows, via=lambda ws: ws.sql_engine)
+    script_statement = delegated(SqlEngine.script_statement, via=lambda ws: ws.sql_engine)
+    clear_statement_scripts = delegated(SqlEngine.clear_scripts, via=lambda ws: ws.sql_engine)
+    statements = delegated(SqlEngine.statements, via=lambda ws: ws.sql_engine)
+    query_sql = delegated(SqlEngine.query, via=lambda ws: ws.sql_engine)
 
     # ---- jobs, reset
     def create_job_run(self, duration_seconds: float) -> int:
@@ -290,23 +214,27 @@ class ControlMethods:
 # Every control operation, by name: the ``/__emulator__/<op>`` routes accept these and nothing else.
 CONTROL_OPS = tuple(name for name in vars(ControlMethods) if not name.startswith("_"))
 
+
+def _part_method(via: Callable[[WorkspaceParts], Any], method: str) -> Callable[[WorkspaceParts], Callable[..., Any]]:
+    return lambda ws: getattr(via(ws), method)
+
+
+def _delegated_operations() -> dict[str, Callable[[WorkspaceParts], Callable[..., Any]]]:
+    """Name each ``delegated`` operation after its attribute, and map it to its part's method."""
+    out: dict[str, Callable[[WorkspaceParts], Callable[..., Any]]] = {}
+    for op, member in vars(ControlMethods).items():
+        if member in _PART_METHODS:
+            via, method = _PART_METHODS[member]
+            member.__name__ = member.__qualname__ = op
+            out[op] = _part_method(via, method)
+    return out
+
+
 # Operations implemented by a part of the workspace rather than by ``Workspace`` itself.
-DELEGATED: dict[str, Callable[[Workspace], Callable[..., Any]]] = {
-    "schedule_updates": lambda ws: ws.scheduler.schedule,
-    "unschedule_updates": lambda ws: ws.scheduler.unschedule,
-    "schedules": lambda ws: ws.scheduler.list,
-    "inject_fault": lambda ws: ws.faults.add,
-    "clear_faults": lambda ws: ws.faults.clear,
+DELEGATED: dict[str, Callable[[WorkspaceParts], Callable[..., Any]]] = {
+    **_delegated_operations(),
     "requests": lambda ws: ws.request_log.select,
-    "clear_requests": lambda ws: ws.request_log.clear,
-    "set_rate_limit": lambda ws: ws.rate_limit.set,
-    "request_rate": lambda ws: ws.rate_limit.stats,
     "set_sql_warehouses": lambda ws: ws.sql_engine.set_warehouses,
-    "set_sql_chunk_rows": lambda ws: ws.sql_engine.set_chunk_rows,
-    "script_statement": lambda ws: ws.sql_engine.script_statement,
-    "clear_statement_scripts": lambda ws: ws.sql_engine.clear_scripts,
-    "statements": lambda ws: ws.sql_engine.statements,
-    "query_sql": lambda ws: ws.sql_engine.query,
 }
 
 

@@ -50,6 +50,9 @@ class FaultRegistry:
         delay: float = 0.0,
         when: str = "before",
     ) -> None:
+        """Answer requests whose path matches ``path_regex`` (and ``method``) with a fault, ``count`` times (None:
+        always): ``kind`` status (``status``, with Retry-After when ``retry_after`` is set), drop (close the
+        connection) or slow (sleep ``delay`` first); ``when`` after: once the request was handled."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {FAULT_KINDS}, got {kind!r}")
         if when not in FAULT_WHEN:
@@ -68,6 +71,7 @@ class FaultRegistry:
             self._faults.append(fault)
 
     def clear(self) -> None:
+        """Forget every fault not used up yet."""
         with self._lock:
             self._faults.clear()
 

@@ -1,7 +1,7 @@
 """The workspace's data: pipelines, UC connections and job runs, and the lookups every part of the workspace shares.
 
-``WorkspaceState`` declares the attributes ``Workspace`` holds (its REST parts, in ``pipelines_api``,
-``updates_api`` and ``connections_api``, are mixins over it), so each part type-checks on its own.
+``WorkspaceState`` declares the attributes ``Workspace`` holds (its REST parts, in ``api/pipelines``,
+``api/updates`` and ``api/connections``, are mixins over it), so each part type-checks on its own.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_lakeflow.connection_options import CONNECTION_TYPES as CLIENT_CONNECTION_TYPES
-from airflow_provider_lakeflow.testing.emulator.conditions import ScriptedCondition
 from airflow_provider_lakeflow.testing.emulator.errors import invalid, not_found
-from airflow_provider_lakeflow.testing.emulator.updates import Script, Update
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
-    from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
+from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
+from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import ScriptedCondition
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Script
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Update
 
 PAT_USER = "emulator-user@example.com"
 UI_USER = "ui-user@example.com"
@@ -181,7 +179,6 @@ class WorkspaceState:
     _oauth: dict[str, tuple[str, float]]
     _default_script: Script
     _connection_script: tuple[float, str, str | None]
-    _sql: SqlEngine | None
 
     def _pipeline(self, pipeline_id: str) -> Pipeline:
         p = self._pipelines.get(pipeline_id)

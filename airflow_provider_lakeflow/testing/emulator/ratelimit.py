@@ -42,7 +42,8 @@ class RateLimit:
             self._updated = self._clock()
 
     def set(self, requests_per_second: float | None, burst: float | None = None) -> None:
-        """The ``set_rate_limit`` control operation: a new limit (None lifts it), and the counts start over."""
+        """Answer ``/api/`` requests beyond ``requests_per_second`` (bursts of ``burst``, default one second's worth)
+        with 429 and Retry-After; None lifts the limit. Also restarts the counts of ``request_rate``."""
         self.configure(requests_per_second, burst)
         self.clear_stats()
 
@@ -86,6 +87,9 @@ class RateLimit:
             return max(1, math.ceil((1.0 - self._tokens) / rate))
 
     def stats(self) -> dict[str, Any]:
+        """The ``/api/`` requests seen since the last ``set_rate_limit``/``reset``: ``requests``, ``throttled``
+        (429s of the rate limit), ``peak_per_second`` (any one-second window), ``peak_per_second_over_5s`` (any
+        five-second window, divided by 5), ``mean_per_second``."""
         with self._lock:
             span = (self._last - self._first) if self._first is not None and self._last is not None else 0.0
             return {

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Update
+from airflow_provider_lakeflow.testing.emulator.model import Pipeline
+
+
+class ScheduledWorkspace(Protocol):
+    """What the schedules use of ``Workspace``: its lock, and starting an update as ``start_update`` does."""
+
+    _lock: threading.RLock
+
+    def _resolve(self, pipeline_id_or_name: str) -> Pipeline: ...
+
+    def _start(self, p: Pipeline, body: dict[str, Any], cause: str) -> Update: ...
 
 
 @dataclass
@@ -39,7 +51,7 @@ class UpdateScheduler:
     """The workspace's schedules (its control operations ``schedule_updates``, ``unschedule_updates``,
     ``schedules``); starts updates through the workspace, under its lock, with the same rules as ``start_update``."""
 
-    def __init__(self, workspace: Any) -> None:
+    def __init__(self, workspace: ScheduledWorkspace) -> None:
         self._workspace = workspace
         self._table: dict[str, Schedule] = {}
 

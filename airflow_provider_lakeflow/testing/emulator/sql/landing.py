@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from airflow_provider_lakeflow.testing.emulator.sql_translation import _q, duckdb_catalog
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.state import Workspace
+from airflow_provider_lakeflow.testing.emulator.sql.translation import _q, duckdb_catalog
 
 _EVENTS = "memory.__lakeflow.events"
 _ORIGIN_FIELDS = (
@@ -43,10 +40,16 @@ CREATE OR REPLACE MACRO memory.main.event_log(__pipeline_id) AS TABLE
 """
 
 
+class EventSource(Protocol):
+    """What the SQL side reads from the workspace: the events it has not synced yet (``Workspace.events_since``)."""
+
+    def events_since(self, seen: dict[str, int]) -> list[tuple[str, list[dict[str, Any]]]]: ...
+
+
 class LandedTables:
     """The event log and landed tables of ``SqlEngine`` (a mixin: the engine owns the database and the workspace)."""
 
-    workspace: Workspace
+    workspace: EventSource
     _db: Any
     _sync_lock: threading.Lock
     _seen: dict[str, int]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import report_table_name
 
 MAX_OBJECTS = 250
 SCD_TYPES = ("APPEND_ONLY", "SCD_TYPE_1", "SCD_TYPE_2")
@@ -68,14 +69,6 @@ def object_destinations(definition: dict[str, Any]) -> list[tuple[str, str]]:
                 full = f"{spec.get('destination_catalog')}.{spec.get('destination_schema')}.{name}".lower()
                 out.append((f"ingestion_definition.objects[{i}].{kind}", full))
     return out
-
-
-def report_table_name(source_url: str) -> str:
-    """A report's default destination: the last path segment of its URL, lowercased, non-alphanumerics as ``_``."""
-    path = source_url.split("?", 1)[0].rstrip("/")
-    last = path.rsplit("/", 1)[-1] if path else ""
-    name = "".join(c if c.isalnum() else "_" for c in last.lower()).strip("_")
-    return name or "report"
 
 
 def _is_cdc(d: dict[str, Any]) -> bool:

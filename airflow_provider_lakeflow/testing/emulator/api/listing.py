@@ -136,13 +136,6 @@ def parse_timestamp_ms(text: str) -> int:
     return int(value.timestamp() * 1000)
 
 
-def format_timestamp(epoch_seconds: float) -> str:
-    """RFC 3339 with milliseconds and ``Z``, as the event log writes it."""
-    ms = int(epoch_seconds * 1000)
-    d = dt.datetime.fromtimestamp(ms // 1000, tz=dt.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
-
-
 def encode_token(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 

@@ -1,13 +1,9 @@
-"""Databricks' documented Lakeflow Connect error conditions, scripted per pipeline and table.
+"""Databricks' documented Lakeflow Connect error conditions: the catalog the emulator renders errors from.
 
 Each condition renders as Databricks renders errors: ``[CLASS.SUB] <message with its parameters> SQLSTATE: XXXXX``
 (no SQLSTATE part where Databricks assigns none). The messages follow the wording of Databricks' error-condition
-reference; a client must key on the condition and SQLSTATE, never on this prose.
-
-A scripted condition fails the updates that include its table (a flow_progress FAILED event carrying the error, and
-the update's FAILED event), or, without a table, fails the whole update while it initializes. By default a condition
-whose documented fix is a full refresh of the table keeps failing until an update fully refreshes that table (as on
-Databricks); any other fires once. ``updates=N`` makes it fire on the next N updates that include the table instead.
+reference; a client must key on the condition and SQLSTATE, never on this prose. ``conditions.py`` scripts them onto
+updates.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-
-from airflow_provider_lakeflow.testing.emulator.updates import Flow, match_flow
 
 
 @dataclass(frozen=True)
@@ -305,7 +299,8 @@ CONDITIONS: dict[str, Condition] = {
 }
 
 
-def _split(name: str) -> tuple[Condition, str, str | None]:
+def split(name: str) -> tuple[Condition, str, str | None]:
+    """``CLASS.SUB`` -> (its condition, CLASS, SUB or None); a ValueError naming the known ones otherwise."""
     base, _, sub = name.partition(".")
     condition = CONDITIONS.get(base)
     if condition is None:
@@ -318,99 +313,14 @@ def _split(name: str) -> tuple[Condition, str, str | None]:
 
 
 def needs_full_refresh(name: str) -> bool:
-    condition, _, sub = _split(name)
+    condition, _, sub = split(name)
     return "*" in condition.full_refresh or (sub is not None and sub in condition.full_refresh)
 
 
 def render(name: str, parameters: dict[str, Any]) -> str:
     """``[CLASS.SUB] message SQLSTATE: XXXXX``, each ``<param>`` replaced (unknown ones become ``<param>`` as is)."""
-    condition, _, sub = _split(name)
+    condition, _, sub = split(name)
     text = condition.message + (f" {condition.subs[sub]}" if sub else "")
     text = re.sub(r"<(\w+)>", lambda m: str(parameters.get(m.group(1), f"<{m.group(1)}>")), text)
     suffix = f" SQLSTATE: {condition.sqlstate}" if condition.sqlstate else ""
     return f"[{name}] {text}{suffix}"
-
-
-_DEFAULTS = {
-    "sourceName": "SALESFORCE",
-    "oldKey": "[Id]",
-    "newKey": "[Id, Region]",
-    "oldPrimaryKeys": "[id]",
-    "newPrimaryKeys": "[id, region]",
-    "newColumns": "[region]",
-    "missingColumns": "[area]",
-    "columnNames": "[amount]",
-    "droppedColumns": "[legacy_code]",
-    "colName": "region",
-    "previousSchemaVersion": "3",
-    "currentSchemaVersion": "4",
-    "previousSchema": "id BIGINT, amount DECIMAL(12,2)",
-    "currentSchema": "id BIGINT, amount STRING",
-    "count": "2",
-    "keys": "[Id]",
-    "key": "id",
-    "errorCode": "ERR_1",
-    "errorMessage": "source error",
-    "entityType": "slot",
-}
-
-
-@dataclass
-class ScriptedCondition:
-    """A condition waiting to fail updates of one pipeline; ``remaining`` None: until the table is fully refreshed."""
-
-    name: str
-    table: str | None
-    parameters: dict[str, Any]
-    remaining: int | None
-
-
-@dataclass(frozen=True)
-class Fired:
-    """A condition failing one update: on a flow (its table), or on the whole update (``flow`` None)."""
-
-    name: str
-    flow: Flow | None
-    message: str
-
-
-def script(name: str, table: str | None, parameters: dict[str, Any] | None, updates: int | None) -> ScriptedCondition:
-    """Check a control call's arguments (a bad name fails the call, naming the known ones)."""
-    _split(name)
-    if updates is not None and (isinstance(updates, bool) or not isinstance(updates, int) or updates < 1):
-        raise ValueError(f"updates must be a positive number of updates, got {updates!r}")
-    if updates is None and not (table and needs_full_refresh(name)):
-        updates = 1
-    return ScriptedCondition(name, table, dict(parameters or {}), updates)
-
-
-def fire(
-    scripted: list[ScriptedCondition], flows: list[Flow], request: dict[str, Any], connection: str | None
-) -> list[Fired]:
-    """The conditions that fail an update with these flows; updates ``scripted`` (counts, cleared conditions)."""
-    fired: list[Fired] = []
-    full = {n.lower() for n in request.get("full_refresh_selection") or []}
-    for item in list(scripted):
-        flow = None
-        if item.table:
-            flow = match_flow(flows, item.table)
-            if flow is None:
-                continue  # the table is not part of this update
-            refreshed = request.get("full_refresh") or flow.name.lower() in full or item.table.lower() in full
-            if item.remaining is None and refreshed:
-                scripted.remove(item)  # a full refresh is the documented fix
-                continue
-        params = {**_DEFAULTS, "connectionName": connection or "<connection>", **item.parameters}
-        if flow is not None:
-            condition, _, _ = _split(item.name)
-            source = ".".join(p for p in (flow.source_schema, flow.source_table) if p) or flow.name.rsplit(".", 1)[-1]
-            if item.name == "CANNOT_WRITE_TO_INACTIVE_TABLES":
-                source = flow.name  # this one names the destination table
-            for key in {condition.table_param or "tableName", "tableName", "objName", "entityName", "objectName"}:
-                params.setdefault(key, source)
-        fired.append(Fired(item.name, flow, render(item.name, params)))
-        if item.remaining is not None:
-            item.remaining -= 1
-            if item.remaining <= 0:
-                scripted.remove(item)
-    return fired

@@ -1,9 +1,10 @@
 """The SQL Statement Execution API (``/api/2.0/sql/statements``) on an embedded DuckDB.
 
 - Landed tables: when a flow's ``flow_progress`` COMPLETED event (with ``metrics.num_output_rows`` = n) appears in a
-  pipeline's event log, the destination table is (re)written with exactly n rows. Events are materialized lazily (see
-  ``updates.py``), so rows land when the emulator first observes the event: before every statement the engine syncs the
-  events it has not seen yet. No timers, and the table always agrees with the metrics the event log reported.
+  pipeline's event log, the destination table is (re)written with exactly n rows. Events are materialized lazily
+  (see ``lifecycle/update.py``), so rows land when the emulator first observes the event: before every statement the
+  engine syncs the events it has not seen yet. No timers, and the table always agrees with the metrics the event log
+  reported.
 - Names: a Unity Catalog catalog is a DuckDB database attached under the same name, its schemas DuckDB schemas, so
   ``catalog.schema.table`` works as written. DuckDB reserves four database names; catalogs called ``main``, ``system``,
   ``temp`` or ``memory`` are attached as ``__uc_<name>`` and three-part names starting with them are rewritten.
@@ -17,8 +18,8 @@
 - Statements run on a small thread pool (the aiohttp loop never blocks); results are kept as rows and rendered to
   JSON_ARRAY strings one chunk at a time (``chunk_rows`` rows a chunk).
 
-Layout: ``sql_translation`` (Databricks SQL and values to DuckDB and back), ``sql_landing`` (the event log table and
-landed tables), ``sql_statement`` (a statement's record); this module is the engine: warehouses, statements and
+Layout: ``translation`` (Databricks SQL and values to DuckDB and back), ``landing`` (the event log table and landed
+tables), ``statement`` (a statement's record); this module is the engine: warehouses, statements and
 their results.
 
 DuckDB is imported on first use only (it is a dependency of the ``testing`` extra).
@@ -26,6 +27,7 @@ DuckDB is imported on first use only (it is a dependency of the ``testing`` extr
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import math
@@ -34,12 +36,12 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, invalid
-from airflow_provider_lakeflow.testing.emulator.sql_landing import _SETUP, LandedTables
-from airflow_provider_lakeflow.testing.emulator.sql_statement import Statement, StatementRule
-from airflow_provider_lakeflow.testing.emulator.sql_translation import (
+from airflow_provider_lakeflow.testing.emulator.sql.landing import _SETUP, EventSource, LandedTables
+from airflow_provider_lakeflow.testing.emulator.sql.statement import Statement, StatementRule
+from airflow_provider_lakeflow.testing.emulator.sql.translation import (
     _SQL_STATES,
     _q,
     column_info,
@@ -49,9 +51,6 @@ from airflow_provider_lakeflow.testing.emulator.sql_translation import (
     render,
     translate,
 )
-
-if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.state import Workspace
 
 DEFAULT_WAREHOUSE_ID = "emulator-warehouse"
 DEFAULT_CHUNK_ROWS = 10_000
@@ -65,8 +64,8 @@ BASE = "/api/2.0/sql/statements"
 class SqlEngine(LandedTables):
     """The warehouses, the DuckDB database and the statements of one emulated workspace."""
 
-    def __init__(self, workspace: Workspace) -> None:
-        import duckdb
+    def __init__(self, workspace: EventSource) -> None:
+        import duckdb  # here, not at the top: DuckDB loads only when the first SQL request arrives (a testing extra)
 
         self._duckdb = duckdb
         self.workspace = workspace
@@ -263,8 +262,6 @@ class SqlEngine(LandedTables):
 
     async def wait(self, st: Statement, seconds: float) -> None:
         """Wait on the event loop (never blocking it) for the statement to end, at most ``seconds``."""
-        import asyncio
-
         if st.future is None or seconds <= 0:
             return
         deadline = time.monotonic() + seconds
@@ -343,11 +340,13 @@ class SqlEngine(LandedTables):
         self.warehouses = {str(w) for w in warehouse_ids}
 
     def set_chunk_rows(self, rows: int) -> None:
+        """Rows per result chunk (default 10,000)."""
         if int(rows) < 1:
             raise ValueError("rows must be at least 1")
         self.chunk_rows = int(rows)
 
     def clear_scripts(self) -> None:
+        """Forget every ``script_statement`` rule."""
         self.rules.clear()
 
     def script_statement(
@@ -360,16 +359,19 @@ class SqlEngine(LandedTables):
         sql_state: str | None = None,
         count: int | None = None,
     ) -> None:
+        """Statements matching ``pattern`` (regex) run ``delay`` seconds longer and/or fail with ``error_message``."""
         rule = StatementRule(re.compile(pattern), float(delay), error_message, error_code, sql_state, count)
         with self._lock:
             self.rules.append(rule)
 
     def statements(self) -> list[dict[str, Any]]:
+        """Every SQL statement received so far (text, parameters, state), oldest first."""
         with self._lock:
             return [st.summary() for st in self._statements.values()]
 
     def query(self, statement: str, parameters: dict[str, Any] | None = None) -> list[list[Any]]:
-        """Run SQL directly (no HTTP, no warehouse check), after a sync: rows as JSON-friendly lists."""
+        """Query the emulator's DuckDB directly (landed tables, ``event_log(...)``), for assertions: no HTTP, no
+        warehouse check, after a sync; rows as JSON-friendly lists."""
         self.sync()
         sql, names = translate(statement)
         con = self._db.cursor()

@@ -1,4 +1,4 @@
-"""The workspace API of pipelines: create, get, edit, delete and list (a pipeline's updates are in ``updates_api``)."""
+"""The workspace API of pipelines: create, get, edit, delete and list (a pipeline's updates are in ``updates``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import re
 import uuid
 from typing import Any
 
+from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token, encode_token, pipeline_filter
+from airflow_provider_lakeflow.testing.emulator.api.spec_rules import validate_pipeline_edit, validate_pipeline_spec
+from airflow_provider_lakeflow.testing.emulator.api.updates import UpdatesApi
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, conflict, invalid
-from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, pipeline_filter
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import TERMINAL
 from airflow_provider_lakeflow.testing.emulator.model import UI_ONLY_CONNECTION_TYPES, Pipeline, now_ms
-from airflow_provider_lakeflow.testing.emulator.updates import TERMINAL
-from airflow_provider_lakeflow.testing.emulator.updates_api import UpdatesApi
-from airflow_provider_lakeflow.testing.emulator.validation import validate_pipeline_edit, validate_pipeline_spec
 
 # Not part of PipelineSpec: write-only request fields.
 _NOT_IN_SPEC = ("allow_duplicate_names", "dry_run", "parameters", "run_as", "expected_last_modified", "pipeline_id")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token, encode_token
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, invalid
-from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token
 from airflow_provider_lakeflow.testing.emulator.model import (
     CONNECTION_TYPES,
     UI_ONLY_CONNECTION_TYPES,

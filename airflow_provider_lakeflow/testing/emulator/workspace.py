@@ -1,7 +1,7 @@
 """The in-memory Databricks workspace: its REST parts put together, auth, job runs, and the control operations.
 
 No HTTP here. ``api_*`` methods are the REST surface (the server maps routes onto them one to one): pipelines in
-``pipelines_api``, updates and events in ``updates_api``, connections in ``connections_api``, the data in ``model``.
+``api/pipelines``, updates and events in ``api/updates``, connections in ``api/connections``, the data in ``model``.
 The other public methods are the control operations declared in ``control_ops`` (shared by the in-process
 ``LakeflowEmulator`` and the ``/__emulator__/`` routes). Everything is guarded by one lock: calls are short, so the
 event loop and control threads never wait long.
@@ -16,11 +16,13 @@ import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_lakeflow.testing.emulator.conditions import script as scripted_condition
-from airflow_provider_lakeflow.testing.emulator.connections_api import ConnectionsApi
+from airflow_provider_lakeflow.testing.emulator.api.connections import ConnectionsApi
+from airflow_provider_lakeflow.testing.emulator.api.pipelines import PipelinesApi
 from airflow_provider_lakeflow.testing.emulator.control_ops import DELEGATED, ControlMethods
 from airflow_provider_lakeflow.testing.emulator.errors import ApiError, not_found
 from airflow_provider_lakeflow.testing.emulator.faults import FaultRegistry, RequestLog
+from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import script as scripted_condition
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Script, ScriptChanges
 from airflow_provider_lakeflow.testing.emulator.model import (
     PAT_USER,
     PROVISIONING_STATES,
@@ -31,13 +33,13 @@ from airflow_provider_lakeflow.testing.emulator.model import (
     Pipeline,
     is_secret_option,
 )
-from airflow_provider_lakeflow.testing.emulator.pipelines_api import PipelinesApi
 from airflow_provider_lakeflow.testing.emulator.ratelimit import RateLimit
 from airflow_provider_lakeflow.testing.emulator.schedules import UpdateScheduler
-from airflow_provider_lakeflow.testing.emulator.updates import Script
+from airflow_provider_lakeflow.testing.emulator.sql.engine import SqlEngine
 
 if TYPE_CHECKING:
-    from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
+    from typing_extensions import Unpack  # typing.Unpack is Python 3.11+; annotations only
+
 
 __all__ = ["WORKSPACE_ID", "Workspace"]
 
@@ -134,55 +136,17 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
             return run.info(self.now(), self.host)
 
     # ================================================================ control operations
-    def script_pipeline(
-        self,
-        pipeline_id_or_name: str,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str = "COMPLETED",
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> None:
+    def script_pipeline(self, pipeline_id_or_name: str, **changes: Unpack[ScriptChanges]) -> None:
         """Script the next updates of one pipeline, on top of the default script."""
         with self._lock:
             p = self._resolve(pipeline_id_or_name)
-            p.script = self._default_script.with_overrides(
-                phase_seconds=phase_seconds,
-                outcome=outcome,
-                error_message=error_message,
-                rows=rows,
-                tables=tables,
-                data_quality=data_quality,
-                table_seconds=table_seconds,
-            )
+            p.script = self._default_script.with_changes({"outcome": "COMPLETED", **changes})
 
-    def set_default_script(
-        self,
-        *,
-        phase_seconds: float | dict[str, float] | None = None,
-        outcome: str = "COMPLETED",
-        error_message: str | None = None,
-        rows: int | dict[str, int] | None = None,
-        tables: list[str] | None = None,
-        data_quality: dict[str, Any] | None = None,
-        update_seconds: float | None = None,
-        table_seconds: dict[str, float] | None = None,
-    ) -> None:
+    def set_default_script(self, *, update_seconds: float | None = None, **changes: Unpack[ScriptChanges]) -> None:
         """Replace the script of every pipeline without its own; ``update_seconds`` rescales the default phases."""
         with self._lock:
             base = Script.default(update_seconds if update_seconds is not None else self._update_seconds)
-            self._default_script = base.with_overrides(
-                phase_seconds=phase_seconds,
-                outcome=outcome,
-                error_message=error_message,
-                rows=rows,
-                tables=tables,
-                data_quality=data_quality,
-                table_seconds=table_seconds,
-            )
+            self._default_script = base.with_changes({"outcome": "COMPLETED", **changes})
 
     def script_condition(
         self,
@@ -194,7 +158,7 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
         updates: int | None = None,
     ) -> None:
         """Fail updates of one pipeline with a documented error condition (``CLASS.SUB``), on one table's flow or,
-        without ``table``, on the whole update; see ``conditions.py`` for how long it keeps failing."""
+        without ``table``, on the whole update; see ``lifecycle/conditions.py`` for how long it keeps failing."""
         scripted = scripted_condition(condition, table, parameters, updates)
         with self._lock:
             self._resolve(pipeline_id_or_name).conditions.append(scripted)
@@ -319,13 +283,11 @@ class Workspace(PipelinesApi, ConnectionsApi, ControlMethods):
     def job_run(self, run_id: int) -> dict[str, Any]:
         return self.api_get_job_run(run_id)
 
-    # ================================================================ SQL warehouses (the engine lives in sql.py)
+    # ============================================================ SQL warehouses (the engine lives in sql/engine.py)
     @property
     def sql_engine(self) -> SqlEngine:
         with self._lock:
             if self._sql is None:
-                from airflow_provider_lakeflow.testing.emulator.sql import SqlEngine
-
                 self._sql = SqlEngine(self)
             return self._sql
 

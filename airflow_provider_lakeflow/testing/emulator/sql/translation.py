@@ -1,6 +1,6 @@
 """Between Databricks SQL and DuckDB: statement text and parameters in, column types and values out.
 
-See ``sql.py`` for the dialect rules (three-part names, reserved catalogs, JSON paths, parameter markers).
+See ``engine.py`` for the dialect rules (three-part names, reserved catalogs, JSON paths, parameter markers).
 """
 
 from __future__ import annotations

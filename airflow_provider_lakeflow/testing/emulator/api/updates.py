@@ -7,11 +7,13 @@ import re
 import uuid
 from typing import Any
 
-from airflow_provider_lakeflow.testing.emulator.conditions import fire as fire_conditions
+from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token, encode_token, event_filter
 from airflow_provider_lakeflow.testing.emulator.errors import conflict, invalid, not_found
-from airflow_provider_lakeflow.testing.emulator.listing import decode_token, encode_token, event_filter
+from airflow_provider_lakeflow.testing.emulator.lifecycle.conditions import fire as fire_conditions
+from airflow_provider_lakeflow.testing.emulator.lifecycle.events import materialize
+from airflow_provider_lakeflow.testing.emulator.lifecycle.script import Flow, match_flow, pipeline_flows
+from airflow_provider_lakeflow.testing.emulator.lifecycle.update import Update
 from airflow_provider_lakeflow.testing.emulator.model import Pipeline, WorkspaceState
-from airflow_provider_lakeflow.testing.emulator.updates import Flow, Update, match_flow, pipeline_flows
 
 _UPDATE_REQUEST_FIELDS = (
     "full_refresh_selection",
@@ -174,7 +176,7 @@ class UpdatesApi(WorkspaceState):
     def _materialize(self, p: Pipeline, now: float) -> None:
         for u in p.updates:
             if u.emitted < len(u.plan()):
-                p.events.extend(u.materialize(now, p.name, len(p.events) + 1))
+                p.events.extend(materialize(u, now, p.name, len(p.events) + 1))
 
     def events_since(self, seen: dict[str, int]) -> list[tuple[str, list[dict[str, Any]]]]:
         """Every pipeline's events not yet seen (``seen``: pipeline id -> count already returned; updated)."""
