@@ -1,4 +1,4 @@
-"""The per-workspace request budget and shared polls (_engine/budget.py, _engine/poll_schedule.py), measured at the emulator.
+"""The per-workspace request budget and shared polls (_engine/budget.py, poll_schedule.py), measured at the emulator.
 
 Every test goes through the emulator over real HTTP; assertions are on counts the emulator saw (requests per
 one-second window, 429s, requests per poll), not on how long anything took.

@@ -2,7 +2,7 @@
 
 Pure data and two small parsers; no databricks-sdk. The source: Databricks' error-condition reference and Lakeflow
 Connect troubleshooting pages (``docs/troubleshooting.md`` is built around :data:`CATEGORIES`). A new documented
-condition is one entry in :data:`RULES` (and one in the emulator's ``testing/emulator/conditions.py``).
+condition is one entry in :data:`RULES` (and one in the emulator's ``testing/emulator/lifecycle/condition_catalog.py``).
 """
 
 from __future__ import annotations

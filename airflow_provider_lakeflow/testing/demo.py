@@ -7,8 +7,10 @@ what happened: the update's states, its URL and the rows landed per table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +19,21 @@ from pathlib import Path
 from airflow_provider_lakeflow.testing.emulator.control import LakeflowEmulator
 
 DAGS = ("example_lakeflow_salesforce", "example_lakeflow_salesforce_sensor")
+
+
+def stop_process_groups(procs: list[subprocess.Popen], timeout: float) -> None:
+    """Stop processes started with ``start_new_session=True``, with their children: SIGTERM to every group, then
+    SIGKILL to a group still running after ``timeout`` seconds."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 def _example_dags() -> Path:

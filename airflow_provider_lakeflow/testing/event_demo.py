@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_lakeflow.testing.demo import _airflow, _example_dags
+from airflow_provider_lakeflow.testing.demo import _airflow, _example_dags, stop_process_groups
 from airflow_provider_lakeflow.testing.emulator.control import LakeflowEmulator
 
 PIPELINE = "salesforce-crm-landing"
@@ -58,19 +57,6 @@ def _start(name: str, args: list[str], env: dict[str, str], home: Path) -> subpr
     return subprocess.Popen(
         [sys.executable, "-m", "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def _airflow_env(emulator_url: str, home: Path, dags: Path, port: int) -> dict[str, str]:
@@ -148,7 +134,7 @@ def _run_airflow(emu: LakeflowEmulator, env: dict[str, str], home: Path, port: i
             "ORDER BY ae.id",
         )
     finally:
-        _stop(procs)
+        stop_process_groups(procs, timeout=45)
     return Outcome(done, dict(checks), events)
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from airflow_provider_lakeflow.testing.demo import stop_process_groups
+from airflow_provider_lakeflow.testing.emulator.control import LakeflowEmulator
 from airflow_provider_lakeflow.workspace import operations
 
 USER, PASSWORD = "admin", "admin"
@@ -41,8 +43,6 @@ class LocalAirflow:
     """The emulator in this process and Airflow's components as process groups, each stopped by its own id."""
 
     def __init__(self, home: Path | None = None, port: int | None = None) -> None:
-        from airflow_provider_lakeflow.testing.emulator.control import LakeflowEmulator
-
         self.home = home or Path(tempfile.mkdtemp(prefix="lakeflow-ui-demo-"))
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -211,16 +211,8 @@ class LocalAirflow:
         return ti.get("state") or ""
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+        stop_process_groups(list(self.procs.values()), timeout=30)
         for name, proc in self.procs.items():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
             print(f"stopped {name} (pid {proc.pid})", file=sys.stderr)
         self.emulator.stop()
 

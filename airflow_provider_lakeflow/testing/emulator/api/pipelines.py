@@ -7,39 +7,24 @@ import re
 import uuid
 from typing import Any
 
+from airflow_provider_lakeflow.spec.field_table import ENUMS
 from airflow_provider_lakeflow.testing.emulator.api.listing import decode_token, encode_token, pipeline_filter
 from airflow_provider_lakeflow.testing.emulator.api.spec_rules import validate_pipeline_edit, validate_pipeline_spec
 from airflow_provider_lakeflow.testing.emulator.api.updates import UpdatesApi
 from airflow_provider_lakeflow.testing.emulator.errors import already_exists, conflict, invalid
 from airflow_provider_lakeflow.testing.emulator.lifecycle.script import TERMINAL
-from airflow_provider_lakeflow.testing.emulator.model import UI_ONLY_CONNECTION_TYPES, Pipeline, now_ms
+from airflow_provider_lakeflow.testing.emulator.model import (
+    CONNECTION_TYPES,
+    UI_ONLY_CONNECTION_TYPES,
+    Pipeline,
+    now_ms,
+)
 
 # Not part of PipelineSpec: write-only request fields.
 _NOT_IN_SPEC = ("allow_duplicate_names", "dry_run", "parameters", "run_as", "expected_last_modified", "pipeline_id")
-# Connection type -> IngestionSourceType, echoed (output only) in ingestion_definition.source_type.
-_SOURCE_TYPES = {
-    t: t
-    for t in (
-        "BIGQUERY",
-        "CONFLUENCE",
-        "DYNAMICS365",
-        "GA4_RAW_DATA",
-        "META_MARKETING",
-        "MYSQL",
-        "NETSUITE",
-        "ORACLE",
-        "POSTGRESQL",
-        "SALESFORCE",
-        "SERVICENOW",
-        "SMARTSHEET",
-        "SQLSERVER",
-        "TERADATA",
-        "TIKTOK_ADS",
-        "WORKDAY_RAAS",
-        "ZENDESK",
-        *UI_ONLY_CONNECTION_TYPES,
-    )
-}
+# Connection type -> IngestionSourceType, echoed (output only) in ingestion_definition.source_type: databricks-sdk
+# names a source as its connection type, for the types a connection can have and the sign-in sources made in the UI.
+_SOURCE_TYPES = {t: t for t in ENUMS["IngestionSourceType"] if t in CONNECTION_TYPES or t in UI_ONLY_CONNECTION_TYPES}
 _PIPELINES_PAGE_MAX = 100
 
 
