@@ -71,7 +71,7 @@ lint: $(VENV3)/.installed
 # Exit code 5 (nothing selected) is not a failure: a phase may select nothing on one Airflow version.
 PYTEST_WORKERS ?= 3
 PYTEST_PARALLEL = -q -p no:cacheprovider -m "not serial" -n $(PYTEST_WORKERS) --dist loadfile
-PYTEST_SERIAL = -q -p no:cacheprovider -m serial -p no:xdist
+PYTEST_SERIAL = -q -p no:cacheprovider -m serial -p no:xdist --durations=15
 
 test-af3: test-af3-parallel test-af3-serial
 test-af2: test-af2-parallel test-af2-serial
@@ -86,24 +86,20 @@ test-af2-serial: $(VENV2)/.installed
 	$(VENV2)/bin/python -m pytest $(PYTEST_SERIAL) || [ $$? -eq 5 ]
 
 # What CI runs (.ci/run). The environments are built side by side (mostly downloads). Then what measures nothing
-# runs side by side: lint, the parallel phases of 3.3 and 2.11; the newest SDK, the release check, the UI bundle and
-# the UI's API. Then each phase that measures time or starts whole Airflow stacks runs alone: 3.3's and 2.11's serial
-# tests, the UI in a browser, then 3.1 and 3.2.
+# runs side by side: lint, the parallel phases of 3.3 and 2.11. Then each phase that measures time runs alone: 3.3's
+# and 2.11's serial tests. Last, side by side, 3.1, 3.2 and the UI in a browser, which wait on Airflow's and the
+# emulator's timelines more than they compute and measure no time; the newest SDK, the release check, the UI bundle
+# and the UI's API take the first free slot (the browser test ends first).
 test:
 	@date +"%T environments"
 	$(MAKE) -j5 venvs
 	@date +"%T lint, parallel phases"
 	$(MAKE) -j3 -O lint test-af3-parallel test-af2-parallel
-	@date +"%T newest SDK, release check, UI bundle and API"
-	$(MAKE) -j3 -O test-sdk-latest release-check ui-bundle-check test-ui
 	@date +"%T serial phases"
 	$(MAKE) test-af3-serial
 	$(MAKE) test-af2-serial
-	@date +"%T UI in a browser"
-	$(MAKE) test-ui-browser
-	@date +"%T Airflow 3.1, 3.2"
-	$(MAKE) test-af31
-	$(MAKE) test-af32
+	@date +"%T Airflow 3.1, 3.2, the UI in a browser; then the newest SDK, release check, UI bundle and API"
+	$(MAKE) -j3 -O test-af31 test-af32 test-ui-browser test-sdk-latest release-check ui-bundle-check test-ui
 	@date +"%T done"
 
 # The spec and emulator tests with the newest databricks-sdk (the field table is generated from the minimum, $(SDK),

@@ -19,6 +19,9 @@ from packaging.version import Version
 
 AIRFLOW_MINOR = Version(AIRFLOW_VERSION).release[:2]
 
+#: Event-driven scheduling: ``AssetWatcher`` and ``BaseEventTrigger`` (Airflow 3).
+EVENT_SCHEDULING = AIRFLOW_MINOR >= (3, 0)
+
 #: The triggerer calls ``BaseTrigger.on_kill`` when a user kills a deferred task (and when a trigger moved to
 #: another triggerer, which :mod:`~airflow_provider_lakeflow.triggers.user_kill` tells apart).
 TRIGGERER_CALLS_ON_KILL = AIRFLOW_MINOR >= (3, 3)

@@ -9,21 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
+from airflow_provider_lakeflow.airflow_versions import EVENT_SCHEDULING
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.lineage import asset_uri
 
-
-def _event_scheduling() -> bool:
-    # loads Airflow's trigger modules and our request engine (~90 ms): not at DAG parse
-    from airflow_provider_lakeflow.triggers.events import EVENT_SCHEDULING
-
-    return EVENT_SCHEDULING
-
-
+#: ``EVENT_SCHEDULING`` is True where Airflow has event-driven scheduling (Airflow 3): a DAG file can branch on it to
+#: stay importable on 2.x.
 __all__ = ["EVENT_SCHEDULING", "lakeflow_table_asset"]
-
-#: True where Airflow has event-driven scheduling (Airflow 3): a DAG file can branch on it to stay importable on 2.x.
-EVENT_SCHEDULING = _event_scheduling()
 
 
 def lakeflow_table_asset(
@@ -49,7 +41,7 @@ def lakeflow_table_asset(
     :param poll_interval: seconds between polls; every table watcher of one pipeline shares one poll.
     :return: an ``airflow.sdk.Asset`` with one ``AssetWatcher`` (Airflow 3 only).
     """
-    # the triggers load Airflow's trigger modules and our request engine (~90 ms), which DAG parsing never needs
+    # only in DAG files that watch a table: Airflow's trigger modules and our request engine cost ~90 ms to import
     from airflow_provider_lakeflow.triggers.events import LakeflowTableLandedTrigger, require_event_scheduling
 
     require_event_scheduling("lakeflow_table_asset")

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from airflow_provider_lakeflow.workspace import operations
-
 
 @dataclass(frozen=True)
 class LineageDataset:
@@ -112,6 +110,9 @@ def update_lineage(
 ) -> Any:
     """The run operator's lineage: the pipeline's sources in, the tables its update landed out (with their columns,
     read from the update's events when this is not the instance that ran the wait)."""
+    # not when a DAG file imports asset_uri: loaded when an operator reports lineage
+    from airflow_provider_lakeflow.workspace import operations
+
     spec = hook.run(operations.get_pipeline(pipeline_id)).get("spec") or {}
     if schemas is None and update_id:
         schemas = operations.table_schemas(hook.run(operations.update_events(pipeline_id, update_id)))

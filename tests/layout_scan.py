@@ -58,11 +58,19 @@ def _resolve(module: Module, node: ast.ImportFrom | ast.Import, known: set[str])
 
 
 def _comment_near(source_lines: list[str], line: int) -> str:
+    """The comment on the import's line, or the one heading the block of imports it stands in."""
     here = source_lines[line - 1]
     if "#" in here:
         return here.split("#", 1)[1].strip()
-    above = source_lines[line - 2].strip() if line >= 2 else ""
-    return above[1:].strip() if above.startswith("#") else ""
+    above = line - 2
+    while above >= 0:
+        text = source_lines[above].strip()
+        if text.startswith("#"):
+            return text[1:].strip()
+        if not (text.startswith(("from ", "import ", ")")) or text.endswith(",")):
+            return ""
+        above -= 1
+    return ""
 
 
 def scan() -> dict[str, Module]:

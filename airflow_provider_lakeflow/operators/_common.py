@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from airflow.providers.common.compat.sdk import AirflowException, conf
 
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.workspace import operations
-from airflow_provider_lakeflow.workspace.waiting import EVENT_STATUSES
 
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
@@ -39,6 +37,23 @@ def _seconds(name: str, value: float | datetime.timedelta | None, *, allow_none:
     return float(value)
 
 
+ON_SCHEMA_CHANGE_POLICIES = ("fail", "full_refresh_tables")
+ON_NO_DATA_POLICIES = ("ignore", "warn", "fail")
+
+
+def check_policies(on_schema_change: Any, on_no_data: Any) -> None:
+    if on_schema_change not in ON_SCHEMA_CHANGE_POLICIES:
+        raise LakeflowInputError(
+            f"on_schema_change={on_schema_change!r} is not a policy. Fix: use one of "
+            f"{', '.join(repr(p) for p in ON_SCHEMA_CHANGE_POLICIES)}."
+        )
+    if on_no_data not in ON_NO_DATA_POLICIES:
+        raise LakeflowInputError(
+            f"on_no_data={on_no_data!r} is not a policy. Fix: use one of "
+            f"{', '.join(repr(p) for p in ON_NO_DATA_POLICIES)}."
+        )
+
+
 def wait_deadline(
     timeout: float | datetime.timedelta | None, execution_timeout: datetime.timedelta | None, context: Any
 ) -> float | None:
@@ -57,6 +72,9 @@ def wait_deadline(
 
 def stop_update(hook: LakeflowHook, log: Any, pipeline_id: str, update_id: str, *, reason: str) -> None:
     """Stop a task's update because the task is ending (timeout, kill); a stop that fails is logged, not raised."""
+    # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+    from airflow_provider_lakeflow.workspace import operations
+
     log.warning("Stopping update %s of pipeline %s (%s)", update_id, pipeline_id, reason)
     try:
         hook.run(operations.stop_pipeline(pipeline_id))
@@ -171,8 +189,15 @@ class _PipelineRefMixin(_HookMixin):
     pipeline_name: str | None
 
     def resolve_pipeline_id(self, hook: LakeflowHook) -> str:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         _check_pipeline_ref(self.pipeline_id, self.pipeline_name)
         return hook.run(operations.resolve_pipeline_id(self.pipeline_id, self.pipeline_name))
+
+
+#: The statuses a wait's event can have (``workspace.waiting``'s outcomes).
+EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 
 
 def check_event(event: Any, trigger: str) -> dict[str, Any]:

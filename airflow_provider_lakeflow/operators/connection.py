@@ -14,7 +14,6 @@ from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperat
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.connection_options import is_literal, validate_connection
 from airflow_provider_lakeflow.operators._common import _HookMixin
-from airflow_provider_lakeflow.workspace import operations
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -130,6 +129,9 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
     def execute(self, context: Context) -> str:
         from databricks.sdk.errors import NotFound, ResourceConflict
 
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         mask_option_values(self.options)
         body = self._check_arguments(templated=True)
         assert body is not None
@@ -161,6 +163,9 @@ class LakeflowCreateConnectionOperator(_HookMixin, BaseOperator):
         return name
 
     def _reconcile(self, hook: LakeflowHook, live: dict, name: str, ctype: str, options: dict[str, str]) -> None:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         live_type = live.get("connection_type")
         if live_type and live_type != ctype:
             raise AirflowFailException(

@@ -24,8 +24,6 @@ from airflow_provider_lakeflow.operators._common import (
 )
 from airflow_provider_lakeflow.operators.create_pipeline import LakeflowCreateIngestionPipelineOperator
 from airflow_provider_lakeflow.operators.run_pipeline import ON_ACTIVE_UPDATE_POLICIES, LakeflowRunPipelineOperator
-from airflow_provider_lakeflow.workspace import operations
-from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -74,6 +72,10 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
         _seconds("poll_interval", poll_interval, allow_none=False)
 
     def execute(self, context: Context) -> str | None:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+        from airflow_provider_lakeflow.workspace.waiting import wait_for_update
+
         hook = self.hook
         pipeline_id = self.resolve_pipeline_id(hook)
         active = operations.active_update(hook.run(operations.get_pipeline(pipeline_id)))
@@ -133,6 +135,9 @@ class LakeflowDeletePipelineOperator(_PipelineRefMixin, BaseOperator):
 
     def execute(self, context: Context) -> str | None:
         from databricks.sdk.errors import NotFound
+
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
 
         hook = self.hook
         try:

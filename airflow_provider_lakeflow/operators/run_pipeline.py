@@ -18,9 +18,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow.airflow_versions import kill_note
 from airflow_provider_lakeflow.errors import LakeflowInputError
-from airflow_provider_lakeflow.lineage import publish_table_assets, update_lineage
 from airflow_provider_lakeflow.links import LakeflowUpdateLink
 from airflow_provider_lakeflow.operators import resume_store
 from airflow_provider_lakeflow.operators._common import (
@@ -32,18 +30,10 @@ from airflow_provider_lakeflow.operators._common import (
     _seconds,
     _table_selections,
     check_event,
+    check_policies,
     stop_update,
     wait_deadline,
 )
-from airflow_provider_lakeflow.operators.update_outcome import (
-    check_no_data,
-    check_policies,
-    on_failed_update,
-    remedied,
-    start_follow_up,
-)
-from airflow_provider_lakeflow.workspace import operations
-from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -175,6 +165,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return resume_store.execute_resumable(self, context)
 
     def submit_job(self, context: Context) -> str:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         full, partial = self._check_arguments(templated=True)
         hook = self.hook
         pipeline_id = self._pipeline_id(hook)
@@ -226,6 +219,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def _adopt(self, context: Context, hook: LakeflowHook, pipeline_id: str, update_id: str) -> str:
         """Make ``update_id`` this task's update: XComs go out before any waiting, so they survive a failure."""
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         self._update_id = update_id
         ti = context["ti"]
         url = operations.update_url(hook.host, pipeline_id, update_id)
@@ -236,6 +232,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         return str(UpdateRef(pipeline_id, update_id))
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         pipeline_id, update_id = UpdateRef.parse(external_id)
         update = self.hook.run(operations.get_update(pipeline_id, update_id))
         return str(update.get("state"))
@@ -279,6 +278,10 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         ``remedy_of`` names the failed update when this is the schema-change follow-up, so that its failure does not
         start another one.
         """
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.airflow_versions import kill_note
+        from airflow_provider_lakeflow.workspace import operations
+
         end_time = wait_deadline(self.timeout, self.execution_timeout, context)
         if self.deferrable:
             # Check once before deferring: an update that already ended needs no triggerer round trip.
@@ -321,6 +324,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
         end_time: float | None = None,
         success_states: Any = ("COMPLETED",),
     ) -> Any:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace.waiting import wait_for_update
+
         failure_states = [s for s in ("FAILED", "CANCELED") if s not in success_states]
         return hook.run(
             wait_for_update(
@@ -338,6 +344,18 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def _finish(self, context: Context, event: dict[str, Any], remedy_of: str | None = None) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.lineage import publish_table_assets
+        from airflow_provider_lakeflow.operators.update_outcome import (
+            check_no_data,
+            on_failed_update,
+            remedied,
+            start_follow_up,
+        )
+
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         event = check_event(event, "LakeflowPipelineUpdateTrigger")
         status = event["status"]
         pipeline_id, update_id = event["pipeline_id"], event["update_id"]
@@ -381,6 +399,9 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage (with apache-airflow-providers-openlineage installed): sources in, landed tables out."""
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.lineage import update_lineage
+
         pipeline_id = self._resolved_pipeline_id or task_instance.xcom_pull(task_ids=self.task_id, key="pipeline_id")
         if not pipeline_id:
             return None

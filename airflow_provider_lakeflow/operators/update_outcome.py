@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_provider_lakeflow.errors import LakeflowInputError, LakeflowUpdateFailed, LakeflowUpdateFailedNoRetry
+from airflow_provider_lakeflow.errors import LakeflowUpdateFailed, LakeflowUpdateFailedNoRetry
 from airflow_provider_lakeflow.failures.classify import UpdateFailure, classify, no_data_failure
 from airflow_provider_lakeflow.workspace import operations
 
@@ -17,22 +17,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_lakeflow.hooks.lakeflow import LakeflowHook
-
-ON_SCHEMA_CHANGE_POLICIES = ("fail", "full_refresh_tables")
-ON_NO_DATA_POLICIES = ("ignore", "warn", "fail")
-
-
-def check_policies(on_schema_change: Any, on_no_data: Any) -> None:
-    if on_schema_change not in ON_SCHEMA_CHANGE_POLICIES:
-        raise LakeflowInputError(
-            f"on_schema_change={on_schema_change!r} is not a policy. Fix: use one of "
-            f"{', '.join(repr(p) for p in ON_SCHEMA_CHANGE_POLICIES)}."
-        )
-    if on_no_data not in ON_NO_DATA_POLICIES:
-        raise LakeflowInputError(
-            f"on_no_data={on_no_data!r} is not a policy. Fix: use one of "
-            f"{', '.join(repr(p) for p in ON_NO_DATA_POLICIES)}."
-        )
 
 
 def read_failure(

@@ -13,7 +13,6 @@ from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.connection_options import check_connection_name, is_literal, missing_connection_hint
 from airflow_provider_lakeflow.operators._common import _HookMixin
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
-from airflow_provider_lakeflow.workspace.waiting import NOT_FOUND, check_connection
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -85,6 +84,9 @@ class LakeflowConnectionReadySensor(_HookMixin, LakeflowSensor):
         context["ti"].xcom_push(key="state", value=state)
 
     def poke(self, context: Context) -> bool:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace.waiting import NOT_FOUND, check_connection
+
         name = check_connection_name(self.connection_name, "connection_name")
         result = self.hook.run(check_connection(name))
         if result.state == NOT_FOUND:

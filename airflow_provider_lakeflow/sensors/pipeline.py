@@ -13,11 +13,7 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.operators._common import _check_pipeline_ref, _PipelineRefMixin
-from airflow_provider_lakeflow.operators.update_outcome import fail, read_failure
 from airflow_provider_lakeflow.sensors.base import LakeflowSensor
-from airflow_provider_lakeflow.workspace import operations
-from airflow_provider_lakeflow.workspace.freshness import describe, fresh_update
-from airflow_provider_lakeflow.workspace.waiting import verdict
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -85,6 +81,9 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
 
     def _target(self, hook: LakeflowHook, *, latest: bool = True) -> tuple[str | None, str | None]:
         """The pipeline and update to watch; (None, None) while no pipeline has the name yet."""
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+
         try:
             pipeline_id = self.resolve_pipeline_id(hook)
         except operations.PipelineNotFound as exc:
@@ -97,6 +96,13 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         return pipeline_id, update_id
 
     def poke(self, context: Context) -> bool:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.operators.update_outcome import fail, read_failure
+
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace import operations
+        from airflow_provider_lakeflow.workspace.waiting import verdict
+
         hook = self.hook
         if self.max_age is not None:
             return self._poke_fresh(context, hook)
@@ -146,6 +152,9 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         )
 
     def _poke_fresh(self, context: Context, hook: LakeflowHook) -> bool:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.workspace.freshness import describe, fresh_update
+
         pipeline_id, _ = self._target(hook, latest=False)
         if pipeline_id is None:
             return False
@@ -181,6 +190,9 @@ class LakeflowPipelineUpdateSensor(_PipelineRefMixin, LakeflowSensor):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+        from airflow_provider_lakeflow.operators.update_outcome import fail, read_failure
+
         if isinstance(event, dict) and event.get("status") == "failed" and event.get("update_id"):
             # The trigger's message has the raw errors; classify them from the event log, as the worker does.
             failure = read_failure(self.hook, event["pipeline_id"], event["update_id"], event.get("state"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_lakeflow import DEFAULT_CONN_ID
-from airflow_provider_lakeflow.airflow_versions import watcher_note
+from airflow_provider_lakeflow.airflow_versions import EVENT_SCHEDULING, watcher_note
 from airflow_provider_lakeflow.errors import LakeflowInputError
 from airflow_provider_lakeflow.triggers._watch_stream import LakeflowWatchProducer, StateStore, poll_forever
 from airflow_provider_lakeflow.workspace.watching import Cursor, table_events_due, update_events_due
@@ -24,14 +24,13 @@ from airflow_provider_lakeflow.workspace.watching import Cursor, table_events_du
 if TYPE_CHECKING:
     from airflow_provider_lakeflow.workspace.watching import Cursor, Due, Snapshot
 
-try:
+_EventTriggerBase: type
+if EVENT_SCHEDULING:
     from airflow.triggers.base import BaseEventTrigger
-except ImportError:  # Airflow 2: no event-driven scheduling
-    _EventTriggerBase: type = BaseTrigger
-    EVENT_SCHEDULING = False
-else:
+
     _EventTriggerBase = BaseEventTrigger
-    EVENT_SCHEDULING = True
+else:  # Airflow 2: no event-driven scheduling
+    _EventTriggerBase = BaseTrigger
 
 TERMINAL_STATES = ("COMPLETED", "FAILED", "CANCELED")
 CURSOR_KEY = "airflow_provider_lakeflow.cursor"

@@ -37,10 +37,6 @@ class Check(NamedTuple):
     message: str = ""
 
 
-#: The statuses a wait's outcome (and so a trigger's event) can have.
-EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
-
-
 class _Outcome:
     """How a wait ended; its fields are the trigger event's payload."""
 
