@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import time
+from collections.abc import Collection
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -68,6 +69,34 @@ def wait_deadline(
         start = started.timestamp() if started is not None else time.time()
         limits.append(start + max(1.0, execution_timeout.total_seconds() - 5))
     return min(limits) if limits else None
+
+
+def wait_in_worker(
+    op: Any,
+    hook: LakeflowHook,
+    pipeline_id: str,
+    update_id: str,
+    *,
+    end_time: float | None = None,
+    success_states: Collection[str] = ("COMPLETED",),
+) -> Any:
+    """Wait for an update in the worker (``hook.run``) with the operator's poll interval, log and progress interval;
+    the end states that are not ``success_states`` fail the wait."""
+    # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
+    from airflow_provider_lakeflow.workspace.waiting import DEFAULT_PROGRESS_INTERVAL, wait_for_update
+
+    wait = wait_for_update(
+        pipeline_id,
+        update_id,
+        host=hook.host,
+        poll_interval=op.poll_interval,
+        end_time=end_time,
+        success_states=success_states,
+        failure_states=[s for s in ("FAILED", "CANCELED") if s not in success_states],
+        log=op.log,
+        progress_interval=getattr(op, "progress_interval", DEFAULT_PROGRESS_INTERVAL),
+    )
+    return hook.run(wait)
 
 
 def stop_update(hook: LakeflowHook, log: Any, pipeline_id: str, update_id: str, *, reason: str) -> None:

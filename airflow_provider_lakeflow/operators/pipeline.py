@@ -21,6 +21,7 @@ from airflow_provider_lakeflow.operators._common import (
     _check_pipeline_ref,
     _PipelineRefMixin,
     _seconds,
+    wait_in_worker,
 )
 from airflow_provider_lakeflow.operators.create_pipeline import LakeflowCreateIngestionPipelineOperator
 from airflow_provider_lakeflow.operators.run_pipeline import ON_ACTIVE_UPDATE_POLICIES, LakeflowRunPipelineOperator
@@ -74,7 +75,6 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
     def execute(self, context: Context) -> str | None:
         # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
         from airflow_provider_lakeflow.workspace import operations
-        from airflow_provider_lakeflow.workspace.waiting import wait_for_update
 
         hook = self.hook
         pipeline_id = self.resolve_pipeline_id(hook)
@@ -85,19 +85,14 @@ class LakeflowStopPipelineOperator(_PipelineRefMixin, BaseOperator):
         hook.run(operations.stop_pipeline(pipeline_id))
         self.log.info("Stop requested for update %s of pipeline %s", active["update_id"], pipeline_id)
         if self.wait_for_idle:
-            outcome = hook.run(
-                wait_for_update(
-                    pipeline_id,
-                    active["update_id"],
-                    host=hook.host,
-                    poll_interval=self.poll_interval,
-                    end_time=None
-                    if self.execution_timeout is None
-                    else time.time() + self.execution_timeout.total_seconds(),
-                    success_states=operations.TERMINAL_UPDATE_STATES,
-                    failure_states=(),
-                    log=self.log,
-                )
+            end_time = None if self.execution_timeout is None else time.time() + self.execution_timeout.total_seconds()
+            outcome = wait_in_worker(
+                self,
+                hook,
+                pipeline_id,
+                active["update_id"],
+                end_time=end_time,
+                success_states=operations.TERMINAL_UPDATE_STATES,
             )
             self.log.info("Update %s is %s", active["update_id"], outcome.state)
         return active["update_id"]

@@ -33,6 +33,7 @@ from airflow_provider_lakeflow.operators._common import (
     check_policies,
     stop_update,
     wait_deadline,
+    wait_in_worker,
 )
 
 if TYPE_CHECKING:
@@ -190,7 +191,8 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                 )
                 hook.run(operations.stop_pipeline(pipeline_id))
             self.log.info("Waiting for update %s of pipeline %s to end before starting one", active_id, pipeline_id)
-            outcome = self._wait_in_worker(
+            outcome = wait_in_worker(
+                self,
                 hook,
                 pipeline_id,
                 active_id,
@@ -266,7 +268,7 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
             hook = self.hook
             self._adopt(context, hook, pipeline_id, update_id)
             if self.wait_for_completion:
-                self._finish(context, self._wait_in_worker(hook, pipeline_id, update_id).as_event())
+                self._finish(context, wait_in_worker(self, hook, pipeline_id, update_id).as_event())
         return update_id
 
     # -- waiting -----------------------------------------------------------------------------------------------------
@@ -308,39 +310,12 @@ class LakeflowRunPipelineOperator(_PipelineRefMixin, ResumableJobMixin, BaseOper
                     timeout=None if end_time is None else datetime.timedelta(seconds=end_time - time.time() + 60),
                 )
         try:
-            outcome = self._wait_in_worker(hook, pipeline_id, update_id, end_time=end_time)
+            outcome = wait_in_worker(self, hook, pipeline_id, update_id, end_time=end_time)
         except BaseException as exc:  # AirflowTaskTimeout (execution_timeout) derives from BaseException on 2.x
             if type(exc).__name__ in ("AirflowTaskTimeout", "KeyboardInterrupt") and self.cancel_on_kill:
                 stop_update(hook, self.log, pipeline_id, update_id, reason=type(exc).__name__)
             raise
         self._finish(context, outcome.as_event(), remedy_of=remedy_of)
-
-    def _wait_in_worker(
-        self,
-        hook: LakeflowHook,
-        pipeline_id: str,
-        update_id: str,
-        *,
-        end_time: float | None = None,
-        success_states: Any = ("COMPLETED",),
-    ) -> Any:
-        # not at DAG parse: loaded when the task runs (benchmarks/parse_cost.py)
-        from airflow_provider_lakeflow.workspace.waiting import wait_for_update
-
-        failure_states = [s for s in ("FAILED", "CANCELED") if s not in success_states]
-        return hook.run(
-            wait_for_update(
-                pipeline_id,
-                update_id,
-                host=hook.host,
-                poll_interval=self.poll_interval,
-                end_time=end_time,
-                success_states=success_states,
-                failure_states=failure_states,
-                log=self.log,
-                progress_interval=self.progress_interval,
-            )
-        )
 
     def _finish(self, context: Context, event: dict[str, Any], remedy_of: str | None = None) -> None:
         """Turn a wait's outcome (from the worker or the trigger) into XComs and the task's result."""
